@@ -1,0 +1,12 @@
+// The subcommand table of the `tempest` binary: each subcommand lives in its own file under
+// src/cli/ and registers itself on the CLI11 app here. A subcommand's callback throws
+// CLI::RuntimeError(code) to set the exit code.
+#pragma once
+
+namespace CLI { class App; }
+
+namespace tempest::cli {
+
+void add_front_command(CLI::App& app);
+
+}  // namespace tempest::cli

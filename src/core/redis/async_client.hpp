@@ -1,0 +1,73 @@
+// An asynchronous, pipelined Redis client on Asio: one connection, commands written as they
+// come (coalesced while a write is in flight), replies matched in order. It reconnects by
+// itself with backoff (100 ms doubling to 2 s) and, while disconnected, fails new commands at
+// once so that callers can answer 503 quickly instead of hanging.
+//
+//   async_client c(executor, endpoint, "front");  c.start();
+//   c.send(format_command({"RPUSH", "q", "x"}), [](error_code ec, resp_value v) { ... });
+//
+// Single-threaded: every call and every handler runs on the executor given at construction.
+// Handlers are called exactly once: with the reply (which may be a Redis error reply), or with
+// an error_code when the connection failed before the reply came.
+#pragma once
+#include "core/redis_url.hpp"
+#include "core/resp.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace spdlog { class logger; }
+
+namespace tempest::redis {
+
+using reply_handler = std::function<void(boost::system::error_code, resp_value)>;
+
+class async_client : public std::enable_shared_from_this<async_client> {
+ public:
+  async_client(boost::asio::any_io_executor ex, redis_endpoint ep, std::string name);
+  ~async_client();
+
+  void start();
+  void stop();
+  bool connected() const { return state_ == state::connected; }
+  // Called (on the executor) each time a connection is established, after AUTH/SELECT.
+  void on_connect(std::function<void()> f) { on_connect_ = std::move(f); }
+  void send(std::string wire, reply_handler h);
+  std::size_t reconnects() const { return reconnects_; }
+
+ private:
+  enum class state { disconnected, connecting, connected, stopped };
+  void do_connect();
+  void on_connected();
+  void do_write();
+  void do_read();
+  void fail(boost::system::error_code ec, const char* where);
+
+  boost::asio::any_io_executor ex_;
+  redis_endpoint ep_;
+  std::string name_;
+  std::shared_ptr<spdlog::logger> log_;
+  boost::asio::generic::stream_protocol::socket socket_;
+  boost::asio::steady_timer timer_;  // backoff between attempts, and the connect timeout
+  state state_ = state::disconnected;
+  std::chrono::milliseconds backoff_{100};
+  std::string out_;      // formatted commands waiting to be written
+  std::string writing_;  // the bytes of the write in flight
+  bool write_in_flight_ = false;
+  std::deque<reply_handler> waiting_;  // one per command written or queued, in order
+  std::unique_ptr<resp_reader> reader_;
+  unsigned gen_ = 0;  // connection generation: completions of an older socket are ignored
+  std::unique_ptr<char[]> read_buf_;
+  std::function<void()> on_connect_;
+  std::size_t reconnects_ = 0;
+  bool logged_down_ = false;
+};
+
+}  // namespace tempest::redis

@@ -1,0 +1,98 @@
+#include "front/embedded_redis.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace tempest::front {
+namespace {
+
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+bool answers_ping(int port) {
+  timeval tv{0, 200'000};
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+  bool ok = false;
+  if (c && !c->err) {
+    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+    ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r) freeReplyObject(r);
+  }
+  if (c) redisFree(c);
+  return ok;
+}
+
+}  // namespace
+
+std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int port = free_loopback_port();
+    if (port <= 0) throw std::runtime_error("embedded Redis: no free loopback port");
+    std::string port_s = std::to_string(port);
+    std::vector<std::string> args = {program, "--port", port_s, "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning",
+                                     "--daemonize", "no"};
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("embedded Redis: fork failed");
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      ::dup2(2, 1);  // redis-server logs to stdout; ours is for the ready line
+      ::setpgid(0, 0);  // Ctrl-C reaches the front, which then stops Redis in order
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execvp(argv[0], argv.data());
+      ::_exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {  // up to 5 s
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+          throw std::runtime_error("embedded Redis: cannot run '" + program + "' (apt-get install redis-server, or give --redis URL)");
+        break;  // probably lost the port to someone else: try another
+      }
+      if (answers_ping(port)) return std::make_unique<embedded_redis>(pid, "redis://127.0.0.1:" + port_s + "/0");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  throw std::runtime_error("embedded Redis: '" + program + "' did not start (see its log above)");
+}
+
+embedded_redis::~embedded_redis() {
+  ::kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+}
+
+}  // namespace tempest::front

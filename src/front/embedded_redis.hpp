@@ -1,0 +1,26 @@
+// The embedded Redis: when no --redis is configured (and $TEMPEST_REDIS is unset), the front
+// starts Debian's redis-server itself, on a free loopback port, with no persistence, and
+// stops it when the front exits (it also dies with the front: PR_SET_PDEATHSIG).
+#pragma once
+#include <memory>
+#include <string>
+#include <sys/types.h>
+
+namespace tempest::front {
+
+class embedded_redis {
+ public:
+  // Starts the server and waits until it answers PING; throws std::runtime_error saying why not.
+  static std::unique_ptr<embedded_redis> start(const std::string& program);
+  embedded_redis(pid_t pid, std::string url) : pid_(pid), url_(std::move(url)) {}
+  ~embedded_redis();
+  embedded_redis(const embedded_redis&) = delete;
+  embedded_redis& operator=(const embedded_redis&) = delete;
+  const std::string& url() const { return url_; }
+
+ private:
+  pid_t pid_;
+  std::string url_;
+};
+
+}  // namespace tempest::front

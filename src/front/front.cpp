@@ -1,0 +1,172 @@
+#include "front/front.hpp"
+
+#include "core/log.hpp"
+#include "core/redis_url.hpp"
+#include "front/answer_endpoint.hpp"
+#include "front/embedded_redis.hpp"
+#include "front/http_session.hpp"
+#include "front/shard.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+namespace tempest::front {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost") return true;
+  error_code ec;
+  auto a = asio::ip::make_address(host, ec);
+  return !ec && a.is_loopback();
+}
+
+tcp::endpoint resolve_listen(const std::string& host, std::uint16_t port, const char* key) {
+  error_code ec;
+  auto addr = asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+  if (ec) throw config_error(std::string(key) + ": '" + host + "' is not an IP address");
+  return {addr, port};
+}
+
+void open_acceptor(tcp::acceptor& a, tcp::endpoint ep, bool reuse_port, const char* key) {
+  error_code ec;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && reuse_port) {
+    int one = 1;
+    ::setsockopt(a.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  }
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(4096, ec);
+  if (ec)
+    throw config_error(std::string(key) + ": cannot listen on " + ep.address().to_string() + ":" +
+                       std::to_string(ep.port()) + ": " + ec.message());
+}
+
+std::string host_port(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  std::string h = a.is_v6() ? "[" + a.to_string() + "]" : a.to_string();
+  return h + ":" + std::to_string(ep.port());
+}
+
+// Drains one shard after SIGTERM: stop accepting, close idle connections, wait for busy ones
+// until the deadline, then stop the loop.
+asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point deadline) {
+  sh.stopping = true;
+  error_code ec;
+  sh.http_acceptor->close(ec);
+  auto busy = [&sh, &ec] {
+    std::size_t n = 0;
+    for (auto* c : sh.connections) {
+      if (c->busy) ++n;
+      else c->socket->cancel(ec);
+    }
+    return n;
+  };
+  asio::steady_timer tick(sh.ioc);
+  while (busy() > 0 && std::chrono::steady_clock::now() < deadline) {
+    tick.expires_after(std::chrono::milliseconds(10));
+    co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  if (auto n = busy(); n > 0) log::get("front")->warn("shutdown: {} request(s) still running at the deadline", n);
+  sh.ioc.stop();
+}
+
+}  // namespace
+
+int run_front(const front_config& cfg_in) {
+  front_config cfg = cfg_in;
+  auto log = log::get("front");
+  if (!is_loopback_host(cfg.answer_host) && cfg.answer_password.empty())
+    throw config_error("answer-listen: " + cfg.answer_host +
+                       " is not a loopback address: set answer-password so nobody on the network can inject answers");
+  if (cfg.redis_url.empty())
+    if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) cfg.redis_url = env;
+  std::unique_ptr<embedded_redis> embedded;
+  if (cfg.redis_url.empty()) {
+    embedded = embedded_redis::start(cfg.redis_server);
+    cfg.redis_url = embedded->url();
+    log->info("started the embedded Redis at {} (give --redis URL to use your own)", cfg.redis_url);
+  }
+  redis_endpoint redis_ep;
+  try {
+    redis_ep = parse_redis_url(cfg.redis_url);
+  } catch (const std::exception& e) {
+    throw config_error(std::string("redis: ") + e.what());
+  }
+
+  front_stats stats;
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  std::uint64_t id_base = static_cast<std::uint64_t>(now_ms.count()) * 1024;
+  id_base += (cfg.threads - id_base % cfg.threads) % cfg.threads;
+
+  std::vector<std::unique_ptr<shard>> shards;
+  auto http_ep = resolve_listen(cfg.listen_host, cfg.listen_port, "listen");
+  auto answer_ep = resolve_listen(cfg.answer_host, cfg.answer_port, "answer-listen");
+  std::string answers;
+  for (int i = 0; i < cfg.threads; ++i) {
+    auto sh = std::make_unique<shard>(i, cfg, stats, id_base);
+    sh->http_acceptor.emplace(sh->ioc);
+    open_acceptor(*sh->http_acceptor, http_ep, cfg.threads > 1, "listen");
+    http_ep = sh->http_acceptor->local_endpoint();  // port 0: the others share the chosen port
+    sh->answer_acceptor.emplace(sh->ioc);
+    auto aep = answer_ep;
+    if (aep.port() != 0) aep.port(static_cast<std::uint16_t>(aep.port() + i));
+    open_acceptor(*sh->answer_acceptor, aep, false, "answer-listen");
+    auto bound = sh->answer_acceptor->local_endpoint();
+    if (bound.address().is_unspecified()) {
+      char name[256] = "localhost";
+      ::gethostname(name, sizeof name - 1);
+      sh->respond_to = std::string(name) + ":" + std::to_string(bound.port());
+    } else {
+      sh->respond_to = host_port(bound);
+    }
+    answers += (i ? "," : "") + sh->respond_to;
+    sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
+    sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
+    sh->redis->start();
+    asio::co_spawn(sh->ioc, run_http_acceptor(*sh), asio::detached);
+    asio::co_spawn(sh->ioc, run_answer_acceptor(*sh), asio::detached);
+    shards.push_back(std::move(sh));
+  }
+
+  std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM);
+  signals->async_wait([&](error_code ec, int sig) {
+    if (ec) return;
+    log->info("received {}, draining (at most {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_timeout.count());
+    auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
+    for (auto& sh : shards) asio::co_spawn(sh->ioc, drain(*sh, deadline), asio::detached);
+  });
+
+  std::printf("ready http=%s answer=%s redis=%s queue=%s\n", host_port(http_ep).c_str(), answers.c_str(),
+              redis_ep.to_string().c_str(), cfg.queue.c_str());
+  std::fflush(stdout);
+  log->info("listening on http://{} ; answers on {} ; queue '{}' on {} ; {} thread(s)", host_port(http_ep), answers,
+            cfg.queue, redis_ep.to_string(), cfg.threads);
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < shards.size(); ++i) threads.emplace_back([&sh = *shards[i]] { sh.ioc.run(); });
+  shards[0]->ioc.run();
+  for (auto& t : threads) t.join();
+  signals.reset();
+  shards.clear();
+  log->info("stopped");
+  return 0;
+}
+
+}  // namespace tempest::front

@@ -1,0 +1,80 @@
+#include "front/front_config.hpp"
+
+#include "core/duration.hpp"
+#include "core/redis_url.hpp"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace tempest::front {
+namespace {
+
+int parse_int(const std::string& v, int lo, int hi) {
+  int n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
+    throw std::invalid_argument("expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                                ", got '" + v + "'");
+  return n;
+}
+
+std::uint64_t size_in(const std::string& v, std::uint64_t lo, std::uint64_t hi) {
+  auto n = parse_size(v);
+  if (n < lo || n > hi)
+    throw std::invalid_argument("'" + v + "' is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) + " bytes)");
+  return n;
+}
+
+std::chrono::milliseconds duration_in(const std::string& v, std::chrono::milliseconds lo) {
+  auto d = parse_duration(v);
+  if (d < lo) throw std::invalid_argument("'" + v + "' is too short (at least " + format_duration(lo) + ")");
+  return d;
+}
+
+}  // namespace
+
+settings_table make_front_settings(front_config& c) {
+  using namespace std::chrono_literals;
+  settings_table t;
+  t.add({"listen", "ADDRESS", "127.0.0.1:8080", "HTTP listener, host:port (port 0: any free port)",
+         [&c](const std::string& v) { split_host_port(v, c.listen_host, c.listen_port); }});
+  t.add({"redis", "URL", "",
+         "Redis URL (redis://host:port/db or unix:/path); default $TEMPEST_REDIS, else an embedded redis-server",
+         [&c](const std::string& v) { parse_redis_url(v); c.redis_url = v; }});
+  t.add({"queue", "NAME", "tempest", "Redis list the jobs are pushed on",
+         [&c](const std::string& v) {
+           if (v.empty()) throw std::invalid_argument("must not be empty");
+           c.queue = v;
+         }});
+  t.add({"answer-listen", "ADDRESS", "127.0.0.1:0",
+         "answer endpoint (RESP) host:port; port 0: any free port; with N threads, thread i listens on port+i",
+         [&c](const std::string& v) { split_host_port(v, c.answer_host, c.answer_port); }});
+  t.add({"answer-password", "TEXT", "",
+         "password workers must AUTH with on the answer endpoint; required when it is not on loopback",
+         [&c](const std::string& v) { c.answer_password = v; }});
+  t.add({"timeout", "DURATION", "30s", "time a request waits for a worker's answer before 504",
+         [&c](const std::string& v) { c.timeout = duration_in(v, 1ms); }});
+  t.add({"keepalive-timeout", "DURATION", "75s", "idle keep-alive connections are closed after this",
+         [&c](const std::string& v) { c.keepalive_timeout = duration_in(v, 1ms); }});
+  t.add({"header-timeout", "DURATION", "10s", "a request's headers (and body) must arrive within this, else the connection is closed",
+         [&c](const std::string& v) { c.header_timeout = duration_in(v, 1ms); }});
+  t.add({"shutdown-timeout", "DURATION", "10s", "on SIGTERM, how long in-flight requests may take to finish",
+         [&c](const std::string& v) { c.shutdown_timeout = duration_in(v, 0ms); }});
+  t.add({"max-body-size", "SIZE", "1m", "largest request body, else 413",
+         [&c](const std::string& v) { c.max_body_size = size_in(v, 0, 1ull << 32); }});
+  t.add({"max-header-size", "SIZE", "16k", "largest request line plus headers, else 431",
+         [&c](const std::string& v) { c.max_header_size = size_in(v, 256, 1 << 24); }});
+  t.add({"max-answer-size", "SIZE", "16m", "largest RESP message a worker may send to the answer endpoint",
+         [&c](const std::string& v) { c.max_answer_size = size_in(v, 1024, 1ull << 31); }});
+  t.add({"max-connections", "INT", "100000", "HTTP connections held at once; past it new ones are closed",
+         [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v, 1, 10'000'000)); }});
+  t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
+         [&c](const std::string& v) { c.threads = parse_int(v, 1, 256); }});
+  t.add({"log-level", "LEVEL", "info", "trace, debug, info, warn, error or off",
+         [&c](const std::string& v) { c.log_level = v; }});
+  t.add({"redis-server", "PATH", "redis-server", "program started for the embedded Redis when no --redis is given",
+         [&c](const std::string& v) { c.redis_server = v; }});
+  return t;
+}
+
+}  // namespace tempest::front

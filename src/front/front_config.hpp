@@ -1,0 +1,38 @@
+// The front's settings: the struct the front reads, and the table (core/config.hpp) that fills
+// it from defaults, the TOML file and flags. Defaults live only in make_front_settings().
+// If you add a setting, also regenerate docs/tempest.example.toml (`tempest front
+// --print-example-config`); tests/unit/front_config_test.cpp checks they agree.
+#pragma once
+#include "core/config.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace tempest::front {
+
+struct front_config {
+  std::string listen_host;          // HTTP listener
+  std::uint16_t listen_port = 0;
+  std::string redis_url;            // empty: embedded redis-server
+  std::string queue;                // Redis list the jobs are pushed on
+  std::string answer_host;          // answer endpoint (RESP) listener
+  std::uint16_t answer_port = 0;    // 0: ephemeral; with N threads, thread i uses port+i
+  std::string answer_password;      // required when answer_host is not loopback
+  std::chrono::milliseconds timeout{};            // answer deadline -> 504
+  std::chrono::milliseconds keepalive_timeout{};  // idle keep-alive connection lifetime
+  std::chrono::milliseconds header_timeout{};     // time to receive a request's headers -> 408
+  std::chrono::milliseconds shutdown_timeout{};   // SIGTERM drain bound
+  std::uint64_t max_body_size = 0;    // -> 413
+  std::uint64_t max_header_size = 0;  // -> 431
+  std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint
+  std::uint64_t max_connections = 0;  // HTTP connections per front; past it new ones are refused
+  int threads = 1;
+  std::string log_level;
+  std::string redis_server;  // binary used for the embedded Redis
+};
+
+// Builds the table bound to cfg (cfg must outlive the table).
+settings_table make_front_settings(front_config& cfg);
+
+}  // namespace tempest::front

@@ -1,0 +1,243 @@
+#include "front/http_session.hpp"
+
+#include "core/log.hpp"
+#include "front/http_checks.hpp"
+#include "front/job_encode.hpp"
+#include "front/shard.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <strings.h>
+
+#include <ctime>
+
+namespace tempest::front {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using boost::system::error_code;
+using http_response = http::response<http::string_body>;
+
+namespace {
+
+// The Date header, formatted at most once a second per thread.
+std::string_view http_date() {
+  thread_local std::time_t last = 0;
+  thread_local char buf[40];
+  std::time_t now = std::time(nullptr);
+  if (now != last) {
+    last = now;
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return buf;
+}
+
+// What a failed read means for the client: errc::none means "just close".
+errc classify_read_error(const error_code& ec) {
+  if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted || ec == beast::error::timeout)
+    return errc::none;
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return errc::header_too_large;
+  if (ec == http::error::body_limit) return errc::body_too_large;
+  if (ec.category() == http::make_error_code(http::error::bad_method).category()) return errc::bad_request;
+  return errc::none;
+}
+
+http_response error_response(errc e, unsigned version) {
+  http_response res{static_cast<http::status>(http_status(e)), version};
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.body() = std::string(error_text(e)) + "\n";
+  return res;
+}
+
+http_response answer_response(http_answer& a, unsigned version) {
+  http_response res{static_cast<http::status>(a.status), version};
+  for (auto& [name, value] : a.headers) res.insert(name, value);
+  res.body() = std::move(a.body);
+  return res;
+}
+
+bool expects_continue(const http_request& req) {
+  auto v = req[http::field::expect];
+  return v.size() == 12 && strncasecmp(v.data(), "100-continue", 12) == 0;
+}
+
+// After an error response: stop sending, then drain what the client still sends for a short
+// while, so that closing does not reset the connection before the response is read.
+asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+  error_code ec;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  char sink[4096];
+  std::size_t drained = 0;
+  stream.expires_after(std::chrono::milliseconds(500));
+  while (!ec && drained < 256 * 1024)
+    drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  stream.socket().close(ec);
+}
+
+struct connection_guard {
+  shard& sh;
+  connection_entry& entry;
+  ~connection_guard() {
+    sh.connections.erase(&entry);
+    front_stats::dec(sh.stats.connections);
+  }
+};
+
+// Waits for the job's answer or its deadline; returns the response to send.
+asio::awaitable<http_response> wait_for_answer(shard& sh, job_slot& slot, unsigned version) {
+  slot.wake.expires_after(sh.cfg.timeout);
+  while (slot.st != job_slot::state::done) {
+    error_code ec;
+    co_await slot.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) break;  // the deadline passed
+  }
+  sh.pending.remove(slot.id);
+  front_stats::dec(sh.stats.pending_jobs);
+  if (slot.st == job_slot::state::done && slot.error == errc::none) co_return answer_response(slot.answer, version);
+  errc e = slot.st == job_slot::state::done ? slot.error
+           : slot.st == job_slot::state::pushing ? errc::redis_unavailable
+                                                 : errc::answer_timeout;
+  if (e == errc::answer_timeout) front_stats::inc(sh.stats.timeouts);
+  if (e == errc::redis_unavailable) front_stats::inc(sh.stats.redis_unavailable);
+  log::get("http")->debug("[j{}] answered {}: {}", slot.id, http_status(e), error_text(e));
+  co_return error_response(e, version);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) {
+  const front_config& cfg = sh.cfg;
+  error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  std::string remote_addr = ec ? "" : remote.address().to_string() + ":" + std::to_string(remote.port());
+  beast::tcp_stream stream(std::move(socket));
+  connection_entry entry{&stream.socket(), false};
+  sh.connections.insert(&entry);
+  front_stats::inc(sh.stats.connections);
+  connection_guard guard{sh, entry};
+
+  beast::flat_buffer buffer(cfg.max_header_size + 64 * 1024);
+  job_slot slot(sh.ioc.get_executor());
+  for (;;) {
+    entry.busy = false;
+    if (sh.stopping) break;
+    if (buffer.size() == 0) {  // idle keep-alive: wait for the next request's first bytes
+      stream.expires_after(cfg.keepalive_timeout);
+      auto n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+      buffer.commit(n);
+    }
+    entry.busy = true;
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
+    parser.body_limit(cfg.max_body_size);
+    stream.expires_after(cfg.header_timeout);
+    co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    errc e = ec ? classify_read_error(ec) : check_request_header(parser.get().base());
+    if (!ec && e == errc::none) {
+      if (expects_continue(parser.get()) && !parser.is_done()) {
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await asio::async_write(stream, asio::buffer(cont), asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec && !parser.is_done())
+        co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) e = classify_read_error(ec);
+    }
+    if (ec && e == errc::none) break;  // the client went away or was too slow: just close
+    if (e != errc::none) {
+      front_stats::inc(sh.stats.bad_requests);
+      log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(e), error_text(e), ec ? ec.message() : "");
+      auto res = error_response(e, 11);
+      res.keep_alive(false);
+      res.set(http::field::date, http_date());
+      res.prepare_payload();
+      stream.expires_after(cfg.header_timeout);
+      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      co_await lingering_close(stream);
+      co_return;
+    }
+
+    http_request req = parser.release();
+    front_stats::inc(sh.stats.requests_total);
+    bool keep_alive = req.keep_alive();
+    bool head = req.method() == http::verb::head;
+    unsigned version = req.version();
+    slot.id = sh.ids.next();
+    slot.st = job_slot::state::pushing;
+    slot.error = errc::none;
+    std::string job;
+    job.reserve(256 + req.body().size());
+    encode_job(job, req, remote_addr, sh.respond_to, slot.id);
+    sh.pending.add(slot);
+    front_stats::inc(sh.stats.pending_jobs);
+    sh.dispatch->push(slot.id, std::move(job));
+    http_response res = co_await wait_for_answer(sh, slot, version);
+
+    keep_alive = keep_alive && !sh.stopping;
+    res.keep_alive(keep_alive);
+    res.set(http::field::date, http_date());
+    auto status = res.result_int();
+    if (status == 204 || status == 304) {
+      res.body().clear();
+    } else {
+      res.prepare_payload();
+    }
+    if (head) {  // same headers as GET, no body
+      auto n = res.body().size();
+      res.body().clear();
+      if (status != 204 && status != 304) res.content_length(n);
+    }
+    stream.expires_after(std::max(cfg.header_timeout, cfg.timeout));
+    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  stream.socket().close(ec);
+}
+
+asio::awaitable<void> run_http_acceptor(shard& sh) {
+  auto log = log::get("front");
+  for (;;) {
+    error_code ec;
+    auto socket = co_await sh.http_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (sh.stopping || ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // Out of file descriptors and the like: say so, breathe, go on.
+      log->warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(sh.ioc, std::chrono::milliseconds(50));
+      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    front_stats::inc(sh.stats.connections_total);
+    if (sh.stats.connections.load(std::memory_order_relaxed) >= sh.cfg.max_connections) {
+      front_stats::inc(sh.stats.connections_refused);
+      socket.close(ec);
+      continue;
+    }
+    socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    asio::co_spawn(sh.ioc, run_http_session(sh, std::move(socket)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        log::get("http")->error("session ended by an exception: {}", ex.what());
+      }
+    });
+  }
+}
+
+}  // namespace tempest::front

@@ -1,0 +1,60 @@
+// One front thread's world: its io_context, HTTP and answer listeners, Redis connection, job
+// dispatcher and pending jobs. Shards share nothing but the config and the counters: a job
+// issued by shard i carries shard i's respond_to address, so its answer arrives on shard i's
+// own answer endpoint and never crosses threads.
+#pragma once
+#include "core/redis/async_client.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/job_dispatch.hpp"
+#include "front/pending_jobs.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+namespace tempest::front {
+
+// An open HTTP connection, as the shard sees it for shutdown: idle ones are closed at once,
+// busy ones finish their request first.
+struct connection_entry {
+  boost::asio::ip::tcp::socket* socket = nullptr;
+  bool busy = false;
+};
+
+struct shard {
+  shard(int index, const front_config& cfg, front_stats& stats, std::uint64_t id_base)
+      : index(index), cfg(cfg), stats(stats), ioc_owner(std::make_unique<boost::asio::io_context>(1)),
+        ioc(*ioc_owner), ids(id_base, index, cfg.threads) {}
+  // Tears down in the order Asio needs: I/O objects, then the io_context (which destroys the
+  // suspended sessions, whose destructors still use `connections` and `stats`).
+  ~shard() {
+    if (redis) redis->stop();
+    dispatch.reset();
+    redis.reset();
+    http_acceptor.reset();
+    answer_acceptor.reset();
+    ioc_owner.reset();
+  }
+
+  int index;
+  const front_config& cfg;
+  front_stats& stats;
+  std::unique_ptr<boost::asio::io_context> ioc_owner;
+  boost::asio::io_context& ioc;
+  pending_jobs pending;
+  job_id_source ids;
+  std::shared_ptr<redis::async_client> redis;
+  std::unique_ptr<job_dispatch> dispatch;
+  std::string respond_to;  // "host:port" of this shard's answer endpoint, written into jobs
+  std::optional<boost::asio::ip::tcp::acceptor> http_acceptor;
+  std::optional<boost::asio::ip::tcp::acceptor> answer_acceptor;
+  std::unordered_set<connection_entry*> connections;
+  bool stopping = false;
+};
+
+}  // namespace tempest::front
