@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+"""Turn the raw wrk outputs of one `bench/run` into a table, a JSON file and
+the issue's target checks.
+
+Called by bench/run (not meant to be run by hand):
+
+    report.py MANIFEST OUT_JSON [HISTORY_JSON]
+
+MANIFEST is a tab-separated file written by bench/run.  Lines are either
+    run<TAB>target<TAB>label<TAB>conns<TAB>wrk_output_file
+or
+    meta<TAB>key<TAB>value
+(meta keys: duration, warmup, wrk_threads, nproc, idle_conns, idle_rss_before_kb,
+idle_rss_with_kb, idle_still_open, failure, ...).
+
+Prints the table and the PASS/FAIL lines on stdout and writes the JSON.
+Exit status is 0 unless the manifest itself is unreadable.
+"""
+
+import datetime
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+# Issue targets: Tempest (a) vs nginx (b).
+RATIO_TARGET_CONNS = 100
+RATIO_TARGET = 0.40
+P99_TARGET_CONNS = 1000
+P99_TARGET_MS = 100.0
+
+_TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def _time_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if not m:
+        return None
+    return round(float(m.group(1)) * _TIME_UNITS_MS[m.group(2)], 3)
+
+
+def parse_wrk(text):
+    """Parse `wrk --latency` output. Returns a dict; 'ok' is False if wrk did not run."""
+    res = {
+        "ok": False,
+        "rps": None,
+        "requests": None,
+        "p50_ms": None,
+        "p75_ms": None,
+        "p90_ms": None,
+        "p99_ms": None,
+        "errors": {"connect": 0, "read": 0, "write": 0, "timeout": 0, "non_2xx_3xx": 0},
+        "error_total": 0,
+        "problem": None,
+    }
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if m:
+        res["rps"] = float(m.group(1))
+        res["ok"] = True
+    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    if m:
+        res["requests"] = int(m.group(1))
+    dist = text.split("Latency Distribution", 1)
+    if len(dist) == 2:
+        for pct, val in re.findall(r"^\s*(50|75|90|99)%\s+(\S+)", dist[1], re.M):
+            res["p%s_ms" % pct] = _time_ms(val)
+    m = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    if m:
+        for key, val in zip(("connect", "read", "write", "timeout"), m.groups()):
+            res["errors"][key] = int(val)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        res["errors"]["non_2xx_3xx"] = int(m.group(1))
+    res["error_total"] = sum(res["errors"].values())
+    if not res["ok"]:
+        # Keep the first meaningful line wrk printed (e.g. "unable to connect ...").
+        lines = [l.strip() for l in text.splitlines() if l.strip()]
+        res["problem"] = lines[-1] if lines else "wrk produced no output"
+    return res
+
+
+def _fmt_ms(v):
+    if v is None:
+        return "-"
+    if v < 1.0:
+        return "%.0fus" % (v * 1000)
+    if v < 1000.0:
+        return "%.2fms" % v
+    return "%.2fs" % (v / 1000)
+
+
+def _git_commit(repo_dir):
+    try:
+        out = subprocess.run(
+            ["git", "-C", repo_dir, "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5,
+        )
+        if out.returncode == 0:
+            commit = out.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", repo_dir, "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True, text=True, timeout=5,
+            ).stdout.strip()
+            return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit("usage: report.py MANIFEST OUT_JSON [HISTORY_JSON]")
+    manifest, out_json = sys.argv[1], sys.argv[2]
+    history_json = sys.argv[3] if len(sys.argv) > 3 else None
+
+    runs, meta = [], {}
+    with open(manifest) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] == "run" and len(parts) == 5:
+                _, target, label, conns, path = parts
+                try:
+                    with open(path, errors="replace") as wf:
+                        text = wf.read()
+                except OSError:
+                    text = ""
+                row = {"target": target, "label": label, "conns": int(conns)}
+                row.update(parse_wrk(text))
+                runs.append(row)
+            elif parts[0] == "meta" and len(parts) == 3:
+                meta[parts[1]] = parts[2]
+
+    nginx_rps = {r["conns"]: r["rps"] for r in runs if r["target"] == "nginx" and r["rps"]}
+    for r in runs:
+        base = nginx_rps.get(r["conns"])
+        r["ratio_vs_nginx"] = round(r["rps"] / base, 3) if (r["rps"] is not None and base) else None
+
+    # ---- table -----------------------------------------------------------
+    header = ("target", "conns", "req/s", "p50", "p99", "errors", "vs nginx")
+    rows, notes = [], []
+    for r in runs:
+        if r["ok"]:
+            err = str(r["error_total"])
+            if r["error_total"]:
+                detail = ",".join("%s=%d" % (k, v) for k, v in r["errors"].items() if v)
+                err += " (" + detail + ")"
+        else:
+            notes.append("%s -c %d: wrk failed: %s" % (r["label"], r["conns"], r["problem"] or "?"))
+            err = "wrk failed [%d]" % len(notes)
+        rows.append((
+            r["label"],
+            str(r["conns"]),
+            "%.0f" % r["rps"] if r["rps"] is not None else "-",
+            _fmt_ms(r["p50_ms"]),
+            _fmt_ms(r["p99_ms"]),
+            err,
+            "%.2f" % r["ratio_vs_nginx"] if r["ratio_vs_nginx"] is not None else "-",
+        ))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    def fmt(cols):  # text columns left-aligned, numbers right-aligned
+        out = []
+        for i, c in enumerate(cols):
+            out.append(c.ljust(widths[i]) if i in (0, 5) else c.rjust(widths[i]))
+        return "  ".join(out).rstrip()
+    print()
+    print("wrk -t%s, %s per run (after %s warm-up), %s CPUs"
+          % (meta.get("wrk_threads", "?"), meta.get("duration", "?"),
+             meta.get("warmup", "?"), meta.get("nproc", "?")))
+    print(fmt(header))
+    print(fmt(tuple("-" * w for w in widths)))
+    for row in rows:
+        print(fmt(row))
+    for i, note in enumerate(notes, 1):
+        print("[%d] %s" % (i, note))
+
+    # ---- idle connections RSS ---------------------------------------------
+    idle = None
+    if "idle_rss_before_kb" in meta and "idle_rss_with_kb" in meta:
+        before = int(meta["idle_rss_before_kb"])
+        with_ = int(meta["idle_rss_with_kb"])
+        n = int(meta.get("idle_conns", "0")) or 1
+        idle = {
+            "connections": int(meta.get("idle_conns", "0")),
+            "still_open_at_end": int(meta["idle_still_open"]) if meta.get("idle_still_open", "").isdigit() else None,
+            "rss_before_kb": before,
+            "rss_with_idle_kb": with_,
+            "per_connection_bytes": round((with_ - before) * 1024 / n),
+        }
+        print()
+        print("front RSS: %d KiB idle, %d KiB with %d idle keep-alive connections "
+              "(+%d KiB, %.1f KiB/connection)"
+              % (before, with_, idle["connections"], with_ - before,
+                 (with_ - before) / n))
+        if idle["still_open_at_end"] is not None and idle["still_open_at_end"] != idle["connections"]:
+            print("  note: only %d of %d connections were still open when released"
+                  % (idle["still_open_at_end"], idle["connections"]))
+    elif meta.get("idle_problem"):
+        print()
+        print("front RSS: not measured (%s)" % meta["idle_problem"])
+
+    # ---- targets ----------------------------------------------------------
+    checks = []
+    tempest_targets = []
+    for r in runs:
+        if r["target"] != "nginx" and r["target"] not in tempest_targets:
+            tempest_targets.append(r["target"])
+    by_key = {(r["target"], r["conns"]): r for r in runs}
+    for t in tempest_targets:
+        label = next(r["label"] for r in runs if r["target"] == t)
+        r = by_key.get((t, RATIO_TARGET_CONNS))
+        name = "%s: req/s >= %.2f x nginx at -c %d with 0 errors" % (label, RATIO_TARGET, RATIO_TARGET_CONNS)
+        if r is None or not r["ok"] or r["ratio_vs_nginx"] is None:
+            checks.append({"check": name, "target": t, "result": "N/A", "value": None})
+        else:
+            ok = r["ratio_vs_nginx"] >= RATIO_TARGET and r["error_total"] == 0
+            checks.append({"check": name, "target": t, "result": "PASS" if ok else "FAIL",
+                           "value": "ratio %.2f, %d errors" % (r["ratio_vs_nginx"], r["error_total"])})
+        r = by_key.get((t, P99_TARGET_CONNS))
+        name = "%s: p99 < %.0f ms at -c %d" % (label, P99_TARGET_MS, P99_TARGET_CONNS)
+        if r is None or not r["ok"] or r["p99_ms"] is None:
+            checks.append({"check": name, "target": t, "result": "N/A", "value": None})
+        else:
+            ok = r["p99_ms"] < P99_TARGET_MS
+            checks.append({"check": name, "target": t, "result": "PASS" if ok else "FAIL",
+                           "value": "p99 %s" % _fmt_ms(r["p99_ms"])})
+    if checks:
+        print()
+        print("targets:")
+        for c in checks:
+            print("  %-4s  %s%s" % (c["result"], c["check"],
+                                    " (%s)" % c["value"] if c["value"] else ""))
+
+    # ---- JSON -------------------------------------------------------------
+    repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    doc = {
+        "schema": 1,
+        "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": socket.gethostname(),
+        "git_commit": _git_commit(repo_dir),
+        "settings": {k: meta[k] for k in ("duration", "warmup", "wrk_threads", "nproc",
+                                          "nginx_version", "build_dir") if k in meta},
+        "results": [
+            {k: r[k] for k in ("target", "label", "conns", "ok", "rps", "requests",
+                               "p50_ms", "p75_ms", "p90_ms", "p99_ms", "errors",
+                               "error_total", "ratio_vs_nginx", "problem")}
+            for r in runs
+        ],
+        "idle_connections": idle,
+        "targets": checks,
+        "failure": meta.get("failure"),
+    }
+    for path in filter(None, (out_json, history_json)):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+    print()
+    print("results written to %s" % ", ".join(
+        os.path.relpath(p) for p in (out_json, history_json) if p))
+
+
+if __name__ == "__main__":
+    main()
