@@ -13,10 +13,15 @@ spdlog::level::level_enum current = spdlog::level::info;
 
 }  // namespace
 
-void init(std::string_view level) {
+void parse_level(std::string_view level) {
   auto lvl = spdlog::level::from_str(std::string(level));
   if (lvl == spdlog::level::off && level != "off")
     throw std::invalid_argument("unknown log level '" + std::string(level) + "' (trace, debug, info, warn, error, off)");
+}
+
+void init(std::string_view level) {
+  parse_level(level);
+  auto lvl = spdlog::level::from_str(std::string(level));
   std::lock_guard lock(mutex);
   current = lvl;
   spdlog::set_level(lvl);

@@ -13,6 +13,8 @@ namespace tempest::log {
 // Sets the level for every component: trace, debug, info, warn, error, off.
 // Throws std::invalid_argument on an unknown level name.
 void init(std::string_view level);
+// Checks a level name; throws std::invalid_argument listing the valid ones.
+void parse_level(std::string_view level);
 // The component's logger (created on first use, thread-safe).
 std::shared_ptr<spdlog::logger> get(const std::string& component);
 

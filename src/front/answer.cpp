@@ -54,8 +54,8 @@ bool parse_answer(std::string_view text, http_answer& out, std::string& why) {
   json::error_code ec;
   json::value doc = json::parse(text, ec);
   if (ec) { why = "answer is not valid JSON: " + ec.message(); return false; }
-  if (!doc.is_array() || doc.get_array().size() < 3) {
-    why = "answer must be a JSON array [status, headers, body]";
+  if (!doc.is_array() || doc.get_array().size() != 3) {
+    why = "answer must be a JSON array of three items [status, headers, body]";
     return false;
   }
   auto& a = doc.get_array();

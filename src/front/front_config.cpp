@@ -1,6 +1,7 @@
 #include "front/front_config.hpp"
 
 #include "core/duration.hpp"
+#include "core/log.hpp"
 #include "core/redis_url.hpp"
 
 #include <charconv>
@@ -56,7 +57,7 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.timeout = duration_in(v, 1ms); }});
   t.add({"keepalive-timeout", "DURATION", "75s", "idle keep-alive connections are closed after this",
          [&c](const std::string& v) { c.keepalive_timeout = duration_in(v, 1ms); }});
-  t.add({"header-timeout", "DURATION", "10s", "a request's headers (and body) must arrive within this, else the connection is closed",
+  t.add({"header-timeout", "DURATION", "10s", "a request's headers (and body) must arrive within this, else 408 and close",
          [&c](const std::string& v) { c.header_timeout = duration_in(v, 1ms); }});
   t.add({"shutdown-timeout", "DURATION", "10s", "on SIGTERM, how long in-flight requests may take to finish",
          [&c](const std::string& v) { c.shutdown_timeout = duration_in(v, 0ms); }});
@@ -71,7 +72,10 @@ settings_table make_front_settings(front_config& c) {
   t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
          [&c](const std::string& v) { c.threads = parse_int(v, 1, 256); }});
   t.add({"log-level", "LEVEL", "info", "trace, debug, info, warn, error or off",
-         [&c](const std::string& v) { c.log_level = v; }});
+         [&c](const std::string& v) {
+           log::parse_level(v);
+           c.log_level = v;
+         }});
   t.add({"redis-server", "PATH", "redis-server", "program started for the embedded Redis when no --redis is given",
          [&c](const std::string& v) { c.redis_server = v; }});
   return t;

@@ -11,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -45,10 +44,35 @@ std::string_view http_date() {
   return buf;
 }
 
+// A per-connection deadline. When it passes, pending I/O on the socket is cancelled, not
+// closed, so the session can still answer 408. Arming it again replaces the previous one.
+class deadline {
+ public:
+  explicit deadline(asio::ip::tcp::socket& s) : socket_(s), timer_(s.get_executor()) {}
+  void arm(std::chrono::milliseconds d) {
+    expired_ = false;
+    timer_.expires_after(d);
+    timer_.async_wait([this](error_code ec) {
+      if (ec) return;  // re-armed, disarmed or destroyed: `this` may be gone, touch nothing
+      expired_ = true;
+      error_code ignored;
+      socket_.cancel(ignored);
+    });
+  }
+  void disarm() { timer_.cancel(); }
+  bool expired() const { return expired_; }
+
+ private:
+  asio::ip::tcp::socket& socket_;
+  asio::steady_timer timer_;
+  bool expired_ = false;
+};
+
 // What a failed read means for the client: errc::none means "just close".
-errc classify_read_error(const error_code& ec) {
+errc classify_read_error(const error_code& ec, const deadline& dl) {
+  if (ec == asio::error::operation_aborted && dl.expired()) return errc::request_timeout;
   if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
-      ec == asio::error::operation_aborted || ec == beast::error::timeout)
+      ec == asio::error::operation_aborted)
     return errc::none;
   if (ec == http::error::header_limit || ec == http::error::buffer_overflow) return errc::header_too_large;
   if (ec == http::error::body_limit) return errc::body_too_large;
@@ -77,15 +101,16 @@ bool expects_continue(const http_request& req) {
 
 // After an error response: stop sending, then drain what the client still sends for a short
 // while, so that closing does not reset the connection before the response is read.
-asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
+asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket, deadline& dl) {
   error_code ec;
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   char sink[4096];
   std::size_t drained = 0;
-  stream.expires_after(std::chrono::milliseconds(500));
+  dl.arm(std::chrono::milliseconds(500));
   while (!ec && drained < 256 * 1024)
-    drained += co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
-  stream.socket().close(ec);
+    drained += co_await socket.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  dl.disarm();
+  socket.close(ec);
 }
 
 struct connection_guard {
@@ -124,8 +149,9 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
   error_code ec;
   auto remote = socket.remote_endpoint(ec);
   std::string remote_addr = ec ? "" : remote.address().to_string() + ":" + std::to_string(remote.port());
-  beast::tcp_stream stream(std::move(socket));
-  connection_entry entry{&stream.socket(), false};
+  asio::ip::tcp::socket& stream = socket;
+  deadline dl(stream);
+  connection_entry entry{&stream, false};
   sh.connections.insert(&entry);
   front_stats::inc(sh.stats.connections);
   connection_guard guard{sh, entry};
@@ -136,18 +162,18 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     entry.busy = false;
     if (sh.stopping) break;
     if (buffer.size() == 0) {  // idle keep-alive: wait for the next request's first bytes
-      stream.expires_after(cfg.keepalive_timeout);
+      dl.arm(cfg.keepalive_timeout);
       auto n = co_await stream.async_read_some(buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      if (ec) break;  // idle timeout, the client left, or shutdown: close quietly
       buffer.commit(n);
     }
     entry.busy = true;
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
     parser.body_limit(cfg.max_body_size);
-    stream.expires_after(cfg.header_timeout);
+    dl.arm(cfg.header_timeout);
     co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-    errc e = ec ? classify_read_error(ec) : check_request_header(parser.get().base());
+    errc e = ec ? classify_read_error(ec, dl) : check_request_header(parser.get().base());
     if (!ec && e == errc::none) {
       if (expects_continue(parser.get()) && !parser.is_done()) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -155,8 +181,9 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
       }
       if (!ec && !parser.is_done())
         co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) e = classify_read_error(ec);
+      if (ec) e = classify_read_error(ec, dl);
     }
+    dl.disarm();
     if (ec && e == errc::none) break;  // the client went away or was too slow: just close
     if (e != errc::none) {
       front_stats::inc(sh.stats.bad_requests);
@@ -165,9 +192,9 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
       res.keep_alive(false);
       res.set(http::field::date, http_date());
       res.prepare_payload();
-      stream.expires_after(cfg.header_timeout);
+      dl.arm(cfg.header_timeout);
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-      co_await lingering_close(stream);
+      co_await lingering_close(stream, dl);
       co_return;
     }
 
@@ -201,12 +228,13 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
       res.body().clear();
       if (status != 204 && status != 304) res.content_length(n);
     }
-    stream.expires_after(std::max(cfg.header_timeout, cfg.timeout));
+    dl.arm(std::max(cfg.header_timeout, cfg.timeout));
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
-  stream.socket().close(ec);
+  dl.disarm();
+  stream.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  stream.close(ec);
 }
 
 asio::awaitable<void> run_http_acceptor(shard& sh) {

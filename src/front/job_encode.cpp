@@ -82,8 +82,14 @@ void encode_job(std::string& out, const http_request& req, std::string_view remo
   w.key("url");
   write_text(w, target);
   auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  // absolute-form ("http://host/p", RFC 9112 3.2.2): the path is what follows the authority
+  if (auto scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
+    auto slash = path.find('/', scheme + 3);
+    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  }
   w.key("path");
-  write_text(w, target.substr(0, q));
+  write_text(w, path);
   w.key("query");
   write_text(w, q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
   w.key("headers");

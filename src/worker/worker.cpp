@@ -1,0 +1,633 @@
+// tempest::worker: the job loop of the C++ worker library (API in include/tempest/worker.hpp).
+//
+// Each lane (one per --concurrency thread) owns one blocking hiredis connection to Redis and a
+// cache of connections to the fronts' answer endpoints, and loops:
+//
+//   pop      BLMPOP 1 1 <queue> LEFT COUNT <batch>  (blocks up to 1 s, so a stop is noticed;
+//            BLPOP + LPOP <queue> <n> on a Redis without BLMPOP)
+//   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
+//            call the handler, encode the answer (json_writer) and write it to the job's
+//            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
+//   collect  read the +OK / -ERR replies of the answers pipelined during the batch
+//
+// Answer connection states (answer_conn), all transitions here:
+//   none    --answer--> connect (+ AUTH) --ok--> open
+//                                         --fails--> down: answers dropped, retry after 1 s
+//   open    --write or read fails--> reconnect once, resend the unacknowledged answers
+//                                    --fails again--> down, those answers dropped
+//   open    --peer closed while idle (poll before the first write of a batch)--> reconnect
+//   down    --1 s later, next answer--> connect
+// Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 2 s;
+// AUTH or SELECT refused -> fatal (run() returns 1).
+//
+// If you change the answer command, change src/front/answer_endpoint.cpp too.
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <deque>
+#include <memory>
+#include <thread>
+
+#include "core/log.hpp"
+#include "core/redis_url.hpp"
+#include "worker/job_codec.hpp"
+
+namespace tempest {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* pop_timeout = "1";   // seconds a pop blocks: how soon a stop is noticed
+constexpr auto redis_io_timeout = 6s;      // must exceed the pop timeout
+constexpr auto connect_timeout = 2s;
+constexpr auto answer_io_timeout = 5s;     // a front that does not read or reply is dropped
+constexpr auto answer_retry_after = 1s;    // after a failed connect to an answer endpoint
+constexpr auto backoff_min = 100ms;
+constexpr auto backoff_max = 2000ms;
+constexpr std::size_t max_pending_answers = 256;  // per connection, before replies are read
+constexpr std::size_t max_answer_conns = 64;      // per lane
+constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
+
+std::atomic<bool> signal_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+extern "C" void on_stop_signal(int) { signal_stop.store(true, std::memory_order_relaxed); }
+
+spdlog::logger& logger() {
+  static const auto l = log::get("worker");
+  return *l;
+}
+
+struct reply_free {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+struct context_free {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+struct command_free {
+  void operator()(char* c) const { redisFreeCommand(c); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_free>;
+using context_ptr = std::unique_ptr<redisContext, context_free>;
+
+timeval to_timeval(std::chrono::milliseconds d) {
+  return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
+}
+
+// A command through hiredis (blocking). nullptr on an I/O error (c->errstr says which).
+reply_ptr command(redisContext* c, std::initializer_list<std::string_view> args) {
+  const char* argv[8];
+  std::size_t lens[8];
+  int n = 0;
+  for (auto a : args) { argv[n] = a.data(); lens[n] = a.size(); ++n; }
+  return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
+}
+
+std::string_view reply_text(const redisReply* r) { return {r->str, r->len}; }
+
+// SIGINT and SIGTERM ask for a stop while run() runs; SIGPIPE is ignored (EPIPE is handled).
+class signal_guard {
+ public:
+  signal_guard() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;  // a second signal kills as usual
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, &old_pipe_);
+  }
+  ~signal_guard() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+    sigaction(SIGPIPE, &old_pipe_, nullptr);
+  }
+  signal_guard(const signal_guard&) = delete;
+  signal_guard& operator=(const signal_guard&) = delete;
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
+};
+
+// One cached connection from a lane to one front's answer endpoint (states: see the top).
+class answer_conn {
+ public:
+  answer_conn(std::string key, const std::string& password, int lane) : key_(std::move(key)), password_(password), lane_(lane) {
+    try {
+      split_host_port(key_, host_, port_);
+    } catch (const std::invalid_argument& e) {
+      bad_address_ = e.what();
+    }
+  }
+
+  const std::string& key() const { return key_; }
+  std::size_t pending() const { return pending_.size(); }
+
+  // Sends `<action> <id> <json>` at once; the reply is read later by collect().
+  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id) {
+    if (!ensure_open(id)) return;
+    const char* argv[3] = {action.data(), id_text.data(), json.data()};
+    std::size_t lens[3] = {action.size(), id_text.size(), json.size()};
+    char* cmd = nullptr;
+    int len = redisFormatCommandArgv(&cmd, 3, argv, lens);
+    if (len < 0) throw std::bad_alloc();
+    pending_.push_back({std::unique_ptr<char, command_free>(cmd), static_cast<std::size_t>(len), id});
+    if (redisAppendFormattedCommand(ctx_.get(), cmd, static_cast<std::size_t>(len)) != REDIS_OK || !flush()) {
+      recover();
+      return;
+    }
+    if (pending_.size() >= max_pending_answers) collect();
+  }
+
+  // Reads the replies of every answer sent so far.
+  void collect() {
+    while (!pending_.empty() && ctx_) {
+      void* raw = nullptr;
+      if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) {
+        if (!recover()) break;
+        continue;
+      }
+      reply_ptr r(static_cast<redisReply*>(raw));
+      if (r->type == REDIS_REPLY_ERROR) log_refused(pending_.front().id, reply_text(r.get()));
+      pending_.pop_front();
+    }
+    resent_ = false;
+  }
+
+ private:
+  struct pending_answer {
+    std::unique_ptr<char, command_free> command;  // RESP bytes, kept to resend after a reconnect
+    std::size_t len;
+    std::int64_t id;
+  };
+
+  bool ensure_open(std::int64_t id) {
+    if (!bad_address_.empty()) {
+      if (!down_logged_) logger().warn("[w{} j{}] bad respond_to '{}': {}; its answers are dropped", lane_, id, key_, bad_address_);
+      down_logged_ = true;
+      return false;
+    }
+    if (ctx_ && pending_.empty() && peer_closed()) {
+      logger().debug("[w{}] answer endpoint {} closed the idle connection; reconnecting", lane_, key_);
+      ctx_.reset();
+    }
+    if (ctx_) return true;
+    if (clock_type::now() < retry_after_) {
+      logger().debug("[w{} j{}] answer endpoint {} is down; answer dropped", lane_, id, key_);
+      return false;
+    }
+    return connect();
+  }
+
+  bool connect() {
+    context_ptr c(redisConnectWithTimeout(host_.c_str(), port_, to_timeval(connect_timeout)));
+    if (!c || c->err) return connect_failed(c ? c->errstr : "out of memory");
+    redisSetTimeout(c.get(), to_timeval(answer_io_timeout));
+    redisEnableKeepAlive(c.get());
+    int one = 1;  // answers are small and pipelined: no Nagle delay
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!password_.empty()) {
+      auto r = command(c.get(), {"AUTH", password_});
+      if (!r) return connect_failed(c->errstr);
+      if (r->type == REDIS_REPLY_ERROR)
+        logger().warn("[w{}] answer endpoint {} refused AUTH: {}", lane_, key_, reply_text(r.get()));
+    }
+    ctx_ = std::move(c);
+    if (down_logged_) logger().info("[w{}] answer endpoint {} is reachable again", lane_, key_);
+    down_logged_ = false;
+    return true;
+  }
+
+  bool connect_failed(const char* why) {
+    retry_after_ = clock_type::now() + answer_retry_after;
+    if (!down_logged_) logger().warn("[w{}] cannot connect to answer endpoint {}: {}; its answers are dropped, retrying every 1s", lane_, key_, why);
+    else logger().debug("[w{}] answer endpoint {} still down: {}", lane_, key_, why);
+    down_logged_ = true;
+    return false;
+  }
+
+  bool flush() {
+    int done = 0;
+    do {
+      if (redisBufferWrite(ctx_.get(), &done) != REDIS_OK) return false;
+    } while (!done);
+    return true;
+  }
+
+  // The connection broke: reconnect once and resend what has no reply yet, else drop it.
+  bool recover() {
+    const char* why = ctx_ ? ctx_->errstr : "not connected";
+    if (resent_) {
+      drop_pending(why);
+      return false;
+    }
+    logger().debug("[w{}] answer connection to {} broke ({}); reconnecting to resend {} answers", lane_, key_, why, pending_.size());
+    resent_ = true;
+    ctx_.reset();
+    if (!connect()) {
+      drop_pending("reconnect failed");
+      return false;
+    }
+    for (const auto& p : pending_) redisAppendFormattedCommand(ctx_.get(), p.command.get(), p.len);
+    if (!flush()) {
+      drop_pending(ctx_->errstr);
+      return false;
+    }
+    return true;
+  }
+
+  void drop_pending(const char* why) {
+    if (!pending_.empty())
+      logger().warn("[w{} j{}] dropping {} answers to {}: {}", lane_, pending_.front().id, pending_.size(), key_, why);
+    pending_.clear();
+    ctx_.reset();  // the next answer tries a new connection
+    resent_ = false;
+  }
+
+  // With no reply outstanding the socket is readable only when the front closed it.
+  bool peer_closed() const {
+    pollfd p{ctx_->fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+
+  void log_refused(std::int64_t id, std::string_view err) const {
+    // A job the front no longer waits for (timed out, finished, restarted) is routine.
+    bool routine = err.find("unknown") != std::string_view::npos || err.find("finished") != std::string_view::npos ||
+                   err.find("expired") != std::string_view::npos;
+    if (routine) logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
+    else logger().warn("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
+  }
+
+  std::string key_;  // respond_to as the job gave it: "host:port" or "[v6]:port"
+  std::string host_;
+  std::uint16_t port_ = 0;
+  std::string bad_address_;  // why key_ is not host:port, if it is not
+  const std::string& password_;
+  int lane_;
+  context_ptr ctx_;
+  std::deque<pending_answer> pending_;  // sent, reply not read yet
+  clock_type::time_point retry_after_{};
+  bool resent_ = false;       // pending_ was already resent once on a new connection
+  bool down_logged_ = false;  // warn once per outage, debug after
+};
+
+}  // namespace
+
+namespace detail {
+
+// One thread's job loop (see the top of the file).
+class worker_lane final : public answer_sink {
+ public:
+  worker_lane(worker& w, int index, redis_endpoint ep)
+      : w_(w), index_(index), ep_(std::move(ep)), batch_text_(std::to_string(w.options_.batch)),
+        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
+
+  void run() {
+    while (!w_.stopping()) {
+      if (!redis_ && !connect_redis()) break;
+      pop();
+      // Jobs already taken are always handled and answered, even when a stop came meanwhile.
+      for (auto payload : batch_) handle(payload);
+      collect_answers();
+    }
+    collect_answers();
+  }
+
+  void send_answer(const job& j, std::string_view json) override {
+    char buf[24];
+    conn_for(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id());
+  }
+
+ private:
+  // ---- Redis ------------------------------------------------------------------------------
+
+  bool connect_redis() {
+    while (!w_.stopping()) {
+      context_ptr c(ep_.is_unix() ? redisConnectUnixWithTimeout(ep_.unix_path.c_str(), to_timeval(connect_timeout))
+                                  : redisConnectWithTimeout(ep_.host.c_str(), ep_.port, to_timeval(connect_timeout)));
+      const char* why = !c ? "out of memory" : c->errstr;
+      if (c && !c->err) {
+        redisSetTimeout(c.get(), to_timeval(redis_io_timeout));
+        int setup = setup_redis(c.get());
+        if (setup < 0) {
+          w_.fatal_.store(true);
+          w_.stop();
+          return false;
+        }
+        if (setup > 0) {
+          redis_ = std::move(c);
+          if (redis_down_logged_) logger().info("[w{}] connected to Redis at {} again", index_, ep_.to_string());
+          else logger().debug("[w{}] connected to Redis at {}", index_, ep_.to_string());
+          redis_down_logged_ = false;
+          backoff_ = backoff_min;
+          return true;
+        }
+      }
+      if (!redis_down_logged_) logger().warn("[w{}] cannot reach Redis at {}: {}; retrying", index_, ep_.to_string(), why);
+      redis_down_logged_ = true;
+      sleep_backoff();
+    }
+    return false;
+  }
+
+  // AUTH and SELECT from the URL. 1: ready, 0: I/O error (retry), -1: refused (fatal).
+  int setup_redis(redisContext* c) {
+    reply_ptr r;
+    if (!ep_.password.empty()) {
+      r = ep_.user.empty() ? command(c, {"AUTH", ep_.password}) : command(c, {"AUTH", ep_.user, ep_.password});
+      if (!r) return 0;
+      if (r->type == REDIS_REPLY_ERROR) {
+        logger().error("[w{}] Redis at {} refused AUTH: {}", index_, ep_.to_string(), reply_text(r.get()));
+        return -1;
+      }
+    }
+    if (ep_.db != 0) {
+      r = command(c, {"SELECT", std::to_string(ep_.db)});
+      if (!r) return 0;
+      if (r->type == REDIS_REPLY_ERROR) {
+        logger().error("[w{}] Redis at {} refused SELECT {}: {}", index_, ep_.to_string(), ep_.db, reply_text(r.get()));
+        return -1;
+      }
+    }
+    return 1;
+  }
+
+  void redis_lost() {
+    if (!redis_down_logged_)
+      logger().warn("[w{}] lost the connection to Redis at {}: {}; reconnecting", index_, ep_.to_string(), redis_->errstr);
+    redis_down_logged_ = true;
+    redis_.reset();
+  }
+
+  void sleep_backoff() {
+    auto until = clock_type::now() + backoff_;
+    while (!w_.stopping() && clock_type::now() < until) std::this_thread::sleep_for(std::min<clock_type::duration>(50ms, until - clock_type::now()));
+    backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, backoff_max);
+  }
+
+  // Takes up to --batch jobs into batch_ (views into replies_), waiting up to 1 s for one.
+  void pop() {
+    batch_.clear();
+    replies_.clear();
+    const std::string& queue = w_.options_.queue;
+    reply_ptr r = use_blmpop_ ? command(redis_.get(), {"BLMPOP", pop_timeout, "1", queue, "LEFT", "COUNT", batch_text_})
+                              : command(redis_.get(), {"BLPOP", queue, pop_timeout});
+    if (!r) return redis_lost();
+    if (r->type == REDIS_REPLY_ERROR) {
+      if (use_blmpop_ && reply_text(r.get()).starts_with("ERR unknown command")) {
+        logger().info("[w{}] Redis has no BLMPOP (before 7.0): using BLPOP", index_);
+        use_blmpop_ = false;
+        return;
+      }
+      return pop_failed(reply_text(r.get()));
+    }
+    // BLMPOP: [queue, [job...]]; BLPOP: [queue, job]; nil after the timeout.
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+      const redisReply* jobs = r->element[1];
+      if (jobs->type == REDIS_REPLY_ARRAY) {
+        for (std::size_t i = 0; i < jobs->elements; ++i)
+          if (jobs->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(reply_text(jobs->element[i]));
+      } else if (jobs->type == REDIS_REPLY_STRING) {
+        batch_.push_back(reply_text(jobs));
+      }
+    }
+    replies_.push_back(std::move(r));
+    if (!use_blmpop_ && !batch_.empty() && w_.options_.batch > 1 && use_lpop_count_) pop_more(queue);
+    pop_error_logged_ = false;
+    backoff_ = backoff_min;
+  }
+
+  // After BLPOP: LPOP <queue> <batch - 1> (Redis 6.2+) takes the rest of a batch.
+  void pop_more(const std::string& queue) {
+    reply_ptr r = command(redis_.get(), {"LPOP", queue, std::to_string(w_.options_.batch - 1)});
+    if (!r) return redis_lost();
+    if (r->type == REDIS_REPLY_ERROR) {
+      logger().debug("[w{}] LPOP with a count failed ({}): one job per pop", index_, reply_text(r.get()));
+      use_lpop_count_ = false;
+      return;
+    }
+    if (r->type == REDIS_REPLY_ARRAY)
+      for (std::size_t i = 0; i < r->elements; ++i)
+        if (r->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(reply_text(r->element[i]));
+    replies_.push_back(std::move(r));
+  }
+
+  void pop_failed(std::string_view err) {
+    if (!pop_error_logged_) logger().error("[w{}] taking jobs from '{}' failed: {}; retrying", index_, w_.options_.queue, err);
+    pop_error_logged_ = true;
+    sleep_backoff();
+  }
+
+  // ---- jobs -------------------------------------------------------------------------------
+
+  void handle(std::string_view payload) {
+    boost::json::monotonic_resource arena(arena_.data(), arena_.size());
+    parser_.reset(&arena);
+    boost::json::error_code ec;
+    parser_.write(payload.data(), payload.size(), ec);
+    if (ec) {
+      logger().warn("[w{}] skipping a job that is not JSON ({}): {:.120}", index_, ec.message(), payload);
+      return;
+    }
+    boost::json::value v = parser_.release();
+    job j;
+    if (const char* err = job_access::decode(v, j)) {
+      logger().warn("[w{}] skipping a malformed job ({}): {:.120}", index_, err, payload);
+      return;
+    }
+    if (j.action() == "url" && w_.request_handler_) return handle_request(j);
+    for (const auto& [action, fn] : w_.handlers_)
+      if (action == j.action()) return handle_action(j, fn);
+    if (j.action() == "url") {  // no HTTP handler at all
+      res_.clear();
+      res_.status = 501;
+      res_.body = "Not Implemented\n";
+      return answer_request(j);
+    }
+    if (std::find(unknown_actions_.begin(), unknown_actions_.end(), j.action()) == unknown_actions_.end()) {
+      logger().warn("[w{} j{}] no handler for action '{}'; such jobs are skipped", index_, j.id(), j.action());
+      unknown_actions_.emplace_back(j.action());
+    }
+  }
+
+  void handle_request(const job& j) {
+    res_.clear();
+    if (const char* err = request_access::decode(j, req_, body_buf_)) {
+      logger().warn("[w{} j{}] bad HTTP job: {}", index_, j.id(), err);
+      res_.status = 400;
+      res_.set_header("content-type", "text/plain");
+      res_.body = "Bad Request\n";
+      return answer_request(j);
+    }
+    try {
+      w_.request_handler_(req_, res_);
+    } catch (const std::exception& e) {
+      logger().error("[w{} j{}] handler failed on {} {}: {}", index_, j.id(), req_.method(), req_.url(), e.what());
+      internal_error();
+    } catch (...) {
+      logger().error("[w{} j{}] handler failed on {} {}: unknown exception", index_, j.id(), req_.method(), req_.url());
+      internal_error();
+    }
+    answer_request(j);
+  }
+
+  void internal_error() {
+    res_.clear();
+    res_.status = 500;
+    res_.set_header("content-type", "text/plain");
+    res_.body = "Internal Server Error\n";
+  }
+
+  void answer_request(const job& j) {
+    if (j.respond_to().empty()) return;
+    if (res_.status < 100 || res_.status > 999)
+      logger().warn("[w{} j{}] status {} is not an HTTP status; sending 500", index_, j.id(), res_.status);
+    out_.clear();
+    if (int dropped = encode_url_answer(res_, out_))
+      logger().warn("[w{} j{}] dropped {} invalid response headers", index_, j.id(), dropped);
+    send_answer(j, out_);
+  }
+
+  void handle_action(const job& j, const worker::job_handler& fn) {
+    answer a(*this, j);
+    try {
+      fn(j, a);
+      return;
+    } catch (const std::exception& e) {
+      logger().error("[w{} j{}] handler for '{}' failed: {}", index_, j.id(), j.action(), e.what());
+    } catch (...) {
+      logger().error("[w{} j{}] handler for '{}' failed: unknown exception", index_, j.id(), j.action());
+    }
+    if (a.count() == 0 && a.wanted()) {
+      out_.clear();
+      encode_error_answer(out_);
+      send_answer(j, out_);
+    }
+  }
+
+  // ---- answer connections -----------------------------------------------------------------
+
+  answer_conn& conn_for(std::string_view respond_to) {
+    if (last_conn_ && last_conn_->key() == respond_to) return *last_conn_;
+    for (auto& c : conns_)
+      if (c->key() == respond_to) return *(last_conn_ = c.get());
+    if (conns_.size() >= max_answer_conns) {  // many fronts came and went: forget an idle one
+      auto idle = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->pending() == 0; });
+      if (idle != conns_.end()) conns_.erase(idle);
+    }
+    conns_.push_back(std::make_unique<answer_conn>(std::string(respond_to), w_.options_.answer_password, index_));
+    return *(last_conn_ = conns_.back().get());
+  }
+
+  void collect_answers() {
+    for (auto& c : conns_)
+      if (c->pending() > 0) c->collect();
+  }
+
+  worker& w_;
+  const int index_;                  // lane number, "w<index>" in logs
+  const redis_endpoint ep_;
+  context_ptr redis_;
+  std::string batch_text_;           // --batch as the COUNT argument
+  bool use_blmpop_ = true;           // false on a Redis before 7.0
+  bool use_lpop_count_ = true;       // false on a Redis before 6.2
+  std::chrono::milliseconds backoff_ = backoff_min;
+  bool redis_down_logged_ = false;   // Redis trouble is logged once per outage
+  bool pop_error_logged_ = false;
+  std::vector<reply_ptr> replies_;   // the replies that hold the current batch
+  std::vector<std::string_view> batch_;
+  std::vector<std::unique_ptr<answer_conn>> conns_;
+  answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
+  std::vector<std::string> unknown_actions_;  // warned about once each
+  // Per-job scratch, reused so that a typical job costs no heap allocation.
+  std::vector<unsigned char> arena_;
+  unsigned char parser_temp_[4096];
+  boost::json::parser parser_;
+  request req_;
+  response res_;
+  std::string body_buf_;
+  std::string out_;
+};
+
+}  // namespace detail
+
+// ---- tempest::answer and tempest::worker --------------------------------------------------
+
+void answer::send(const boost::json::value& v) { send_json(boost::json::serialize(v)); }
+
+void answer::send_json(std::string_view json) {
+  if (!wanted()) return;
+  sink_.send_answer(job_, json);
+  ++count_;
+}
+
+worker::worker(worker_options options) : options_(std::move(options)) { log::init(options_.log_level); }
+
+worker& worker::on_request(request_handler fn) {
+  request_handler_ = std::move(fn);
+  return *this;
+}
+
+worker& worker::on(std::string action, job_handler fn) {
+  for (auto& [a, f] : handlers_)
+    if (a == action) {
+      f = std::move(fn);
+      return *this;
+    }
+  handlers_.emplace_back(std::move(action), std::move(fn));
+  return *this;
+}
+
+bool worker::stopping() const noexcept {
+  return stop_.load(std::memory_order_relaxed) || signal_stop.load(std::memory_order_relaxed);
+}
+
+int worker::run() {
+  redis_endpoint ep;
+  try {
+    ep = parse_redis_url(options_.redis);
+  } catch (const std::invalid_argument& e) {
+    logger().error("{}", e.what());
+    return 1;
+  }
+  signal_stop.store(false);
+  fatal_.store(false);
+  signal_guard signals;
+  logger().info("taking jobs from '{}' at {} (concurrency {}, batch {})", options_.queue, ep.to_string(),
+                options_.concurrency, options_.batch);
+  auto run_lane = [this, &ep](int index) {
+    try {
+      auto lane = std::make_unique<detail::worker_lane>(*this, index, ep);
+      lane->run();
+    } catch (const std::exception& e) {
+      logger().critical("[w{}] stopped by an unexpected error: {}", index, e.what());
+      fatal_.store(true);
+      stop();
+    }
+  };
+  if (options_.concurrency <= 1) {
+    run_lane(0);
+  } else {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < options_.concurrency; ++i) threads.emplace_back(run_lane, i);
+    for (auto& t : threads) t.join();
+  }
+  stop_.store(false);  // run() may be called again
+  logger().info("stopped");
+  return fatal_.load() ? 1 : 0;
+}
+
+}  // namespace tempest

@@ -1,0 +1,113 @@
+// tempest::worker_options: the standard flags of every worker program, as one settings table
+// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password, and
+// --config FILE.toml with the same keys. Precedence: default < environment (TEMPEST_REDIS,
+// TEMPEST_ANSWER_PASSWORD) < config file < flag.
+//
+//   auto o = worker_options::from_args(argc, argv, "what the program does");  // exits on error
+//   auto o = worker_options::parse(app, argc, argv);                          // throws instead
+//
+// The defaults are the member initializers of worker_options (include/tempest/worker.hpp);
+// the table shows them in --help. If you add a setting, add the member there too.
+#include <CLI/CLI.hpp>
+#include <spdlog/common.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "core/config.hpp"
+#include "core/redis_url.hpp"
+#include "tempest/worker.hpp"
+
+namespace tempest {
+namespace {
+
+constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
+
+int parse_int_in(const std::string& text, int lo, int hi) {
+  int v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
+    throw std::invalid_argument("'" + text + "' is not an integer from " + std::to_string(lo) + " to " +
+                                std::to_string(hi));
+  return v;
+}
+
+void add_settings(settings_table& t, worker_options& o) {
+  const worker_options d;
+  t.add({"redis", "URL", "",
+         "Redis holding the queue: redis://[:password@]host[:port][/db] or unix:/path[?db=N] "
+         "[default: $TEMPEST_REDIS, else " + std::string(default_redis_url) + "]",
+         [&o](const std::string& v) {
+           parse_redis_url(v);  // throws with what is wrong
+           o.redis = v;
+         }});
+  t.add({"queue", "NAME", d.queue, "Redis list the jobs are taken from",
+         [&o](const std::string& v) {
+           if (v.empty()) throw std::invalid_argument("the queue name is empty");
+           o.queue = v;
+         }});
+  t.add({"concurrency", "INT", std::to_string(d.concurrency),
+         "worker threads, each with its own connections (above 1, handlers must be thread-safe)",
+         [&o](const std::string& v) { o.concurrency = parse_int_in(v, 1, 1024); }});
+  t.add({"batch", "INT", std::to_string(d.batch), "most jobs taken from the queue per round trip",
+         [&o](const std::string& v) { o.batch = parse_int_in(v, 1, 10000); }});
+  t.add({"log-level", "LEVEL", d.log_level, "trace, debug, info, warn, error or off",
+         [&o](const std::string& v) {
+           if (spdlog::level::from_str(v) == spdlog::level::off && v != "off")
+             throw std::invalid_argument("unknown level '" + v + "' (trace, debug, info, warn, error, off)");
+           o.log_level = v;
+         }});
+  t.add({"answer-password", "TEXT", "",
+         "password sent with AUTH to the fronts' answer endpoints [default: $TEMPEST_ANSWER_PASSWORD]",
+         [&o](const std::string& v) { o.answer_password = v; }});
+}
+
+std::string program_name(int argc, const char* const* argv) {
+  std::string name = argc > 0 && argv[0] ? argv[0] : "worker";
+  if (auto slash = name.rfind('/'); slash != std::string::npos) name.erase(0, slash + 1);
+  return name;
+}
+
+}  // namespace
+
+worker_options::worker_options() : redis(default_redis_url) {
+  if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) redis = env;
+  if (const char* env = std::getenv("TEMPEST_ANSWER_PASSWORD"); env && *env) answer_password = env;
+}
+
+worker_options worker_options::parse(CLI::App& app, int argc, const char* const* argv) {
+  worker_options o;
+  settings_table table;
+  add_settings(table, o);
+  table.add_to(app);
+  app.parse(argc, argv);
+  table.resolve();  // throws config_error naming the key
+  // The environment is not checked by the table: say which variable is wrong.
+  if (app.count("--redis") == 0) {
+    try {
+      parse_redis_url(o.redis);
+    } catch (const std::invalid_argument& e) {
+      throw config_error(std::string("TEMPEST_REDIS: ") + e.what());
+    }
+  }
+  return o;
+}
+
+worker_options worker_options::from_args(int argc, char** argv, std::string description,
+                                         const std::function<void(CLI::App&)>& extra_flags) {
+  std::string name = program_name(argc, argv);
+  CLI::App app(std::move(description), name);
+  if (extra_flags) extra_flags(app);
+  try {
+    return parse(app, argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    std::exit(app.exit(e));
+  } catch (const std::exception& e) {  // CLI::ParseError, config_error
+    std::fprintf(stderr, "%s: %s (see --help)\n", name.c_str(), e.what());
+    std::exit(2);
+  }
+}
+
+}  // namespace tempest

@@ -1,0 +1,195 @@
+"""Configuration: flags, the TOML config file (--config, flags win), bad values, --help,
+where Redis comes from (--redis, $TEMPEST_REDIS, unix socket, db number, embedded).
+"""
+
+import os
+import tempfile
+import time
+
+from support.harness import (LOOPBACK, FakeWorker, HttpConnection, TempestCase,
+                             http_request, port_accepts, run_tempest, split_host_port, wait_until)
+
+FRONT_FLAGS = ("--listen", "--redis", "--queue", "--answer-listen", "--answer-password",
+               "--timeout", "--max-body-size", "--max-header-size", "--max-answer-size",
+               "--keepalive-timeout", "--header-timeout", "--shutdown-timeout", "--threads",
+               "--log-level", "--config")
+
+
+class HelpTest(TempestCase):
+
+    def test_tempest_help_names_the_front_subcommand(self):
+        result = run_tempest("--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("front", result.stdout)
+
+    def test_front_help_lists_every_flag(self):
+        result = run_tempest("front", "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for flag in FRONT_FLAGS:
+            with self.subTest(flag):
+                self.assertIn(flag, result.stdout)
+
+
+class BadValueTest(TempestCase):
+    """A bad value exits non-zero, before listening, with one stderr line naming the key."""
+
+    def assert_refused(self, args, key, config_text=None):
+        if config_text is not None:
+            args = list(args) + ["--config", self.write_config(config_text)]
+        # --redis and --listen keep a wrongly accepted run from touching anything real.
+        defaults = []
+        for flag, value in (("--redis", f"redis://{LOOPBACK}:1"), ("--listen", f"{LOOPBACK}:0")):
+            if flag not in args:
+                defaults += [flag, value]
+        result = run_tempest("front", *defaults, *args, timeout=5)
+        self.assertNotEqual(result.returncode, 0, f"{args} was accepted")
+        self.assertNotIn("ready", result.stdout)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, f"{args}: stderr was {result.stderr!r}")
+        self.assertIn(key, lines[0], f"{args}: stderr was {result.stderr!r}")
+
+    def write_config(self, text):
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_bad_flag_values(self):
+        cases = [
+            ("timeout", "abc"), ("timeout", "5parsecs"), ("timeout", "-1s"),
+            ("keepalive-timeout", "x"), ("header-timeout", "1y"), ("shutdown-timeout", "?"),
+            ("max-body-size", "12q"), ("max-header-size", "-5"), ("max-answer-size", "big"),
+            ("threads", "zero"), ("threads", "0"), ("listen", "nohostport"),
+            ("listen", "127.0.0.1:99999"), ("answer-listen", "127.0.0.1:http"),
+            ("redis", "ftp://127.0.0.1:6379"), ("log-level", "loud"),
+        ]
+        for key, value in cases:
+            with self.subTest(key=key, value=value):
+                self.assert_refused([f"--{key}", value], key)
+
+    def test_bad_config_file_values(self):
+        self.assert_refused([], "timeout", 'timeout = "soon"\n')
+        self.assert_refused([], "max-body-size", 'max-body-size = "lots"\n')
+
+    def test_missing_config_file(self):
+        result = run_tempest("front", "--config", "/nonexistent/tempest.toml", timeout=5)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("/nonexistent/tempest.toml", result.stderr)
+
+    def test_unknown_flag(self):
+        result = run_tempest("front", "--no-such-flag", "1", timeout=5)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("no-such-flag", result.stderr)
+
+    def test_public_answer_listen_needs_a_password(self):
+        self.assert_refused(["--answer-listen", "0.0.0.0:0"], "answer-password")
+
+
+class ConfigFileTest(TempestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = cls.start_redis_for_class()
+
+    def write_config(self, text):
+        fd, path = tempfile.mkstemp(suffix=".toml")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def timed_504(self, front):
+        start = time.monotonic()
+        resp = http_request(front.http_port, "GET", "/no-worker", timeout=8)
+        self.assertEqual(resp.status, 504, resp)
+        return time.monotonic() - start
+
+    def assert_serves_from_queue(self, front, queue):
+        with HttpConnection(front.http_port) as conn:
+            conn.request("GET", "/which-queue")
+            FakeWorker(self.redis, queue).take_job().answer([200, {}, queue])
+            self.assertEqual(conn.read_response().body, queue.encode())
+
+    def test_config_file_is_honoured_and_flags_override_it(self):
+        path = self.write_config('# a Tempest config\ntimeout = "1s"\nqueue = "other"\n')
+        front = self.start_front(self.redis, "--config", path)
+        self.assertEqual(front.queue, "other")
+        self.assert_serves_from_queue(front, "other")
+        self.assertLess(self.timed_504(front), 2.5)
+
+        front = self.start_front(self.redis, "--config", path, "--queue", "flagq",
+                                 "--timeout", "2s")
+        self.assertEqual(front.queue, "flagq")
+        self.assert_serves_from_queue(front, "flagq")
+        elapsed = self.timed_504(front)
+        self.assertGreater(elapsed, 1.8)
+        self.assertLess(elapsed, 4.0)
+
+    def test_config_file_sizes_and_integers(self):
+        path = self.write_config('max-body-size = "1k"\nthreads = 2\ntimeout = "1s"\n')
+        front = self.start_front(self.redis, "--config", path)
+        self.assertEqual(len(front.answer_ports), 2, front.ready)
+        resp = http_request(front.http_port, "POST", "/", body=b"x" * 2048)
+        self.assertEqual(resp.status, 413, resp)
+
+    def test_short_duration_units(self):
+        front = self.start_front(self.redis, "--timeout", "500ms", "--max-body-size", "16k",
+                                 "--queue", "units")
+        elapsed = self.timed_504(front)
+        self.assertLess(elapsed, 1.5)
+        self.assertGreater(elapsed, 0.4)
+        self.assertEqual(http_request(front.http_port, "POST", "/", body=b"x" * 17000).status,
+                         413)
+        with self.redis.client() as c:
+            c.delete("units")
+
+
+class RedisLocationTest(TempestCase):
+
+    def test_redis_from_environment(self):
+        redis = self.start_redis()
+        front = self.start_front(None, "--timeout", "2s", env={"TEMPEST_REDIS": redis.url})
+        self.assertEqual(front.redis_url.removesuffix("/0"), redis.url)
+        self.start_worker("hello_worker", redis)
+        self.assertEqual(http_request(front.http_port).body, b"Hello world!")
+
+    def test_flag_beats_environment(self):
+        redis = self.start_redis()
+        front = self.start_front(redis, "--timeout", "2s",
+                                 env={"TEMPEST_REDIS": f"redis://{LOOPBACK}:1"})
+        self.assertEqual(front.redis_url.removesuffix("/0"), redis.url)
+        self.start_worker("hello_worker", redis)
+        self.assertEqual(http_request(front.http_port).status, 200)
+
+    def test_redis_database_number(self):
+        redis = self.start_redis()
+        front = self.start_front(redis.url_db(3), "--timeout", "2s")
+        with HttpConnection(front.http_port) as conn:
+            conn.request("GET", "/db3")
+            job = FakeWorker(redis, db=3).take_job()
+            with redis.client() as c:
+                self.assertEqual(c.llen("tempest"), 0, "job went to db 0")
+            job.answer([200, {}, "db3"])
+            self.assertEqual(conn.read_response().body, b"db3")
+
+    def test_redis_over_unix_socket(self):
+        redis = self.start_redis(unix_socket=True)
+        front = self.start_front(redis.unix_url, "--timeout", "2s")
+        with HttpConnection(front.http_port) as conn:
+            conn.request("GET", "/unix")
+            job = FakeWorker(redis).take_job()
+            job.answer([200, {}, "unix"])
+            self.assertEqual(conn.read_response().body, b"unix")
+
+    def test_embedded_redis_when_none_is_given(self):
+        front = self.start_front(None, "--timeout", "2s")
+        host, port = split_host_port(front.redis_url.split("://", 1)[1].split("/", 1)[0])
+        self.assertEqual(host, LOOPBACK)
+        self.assertTrue(port_accepts(port), "embedded redis does not accept connections")
+        self.start_worker("hello_worker", front.redis_url, wait_ready=False)
+        wait_until(lambda: http_request(front.http_port, timeout=4).status == 200, timeout=8,
+                   message="a 200 through the embedded redis")
+        self.assertEqual(front.stop(), 0)
+        wait_until(lambda: not port_accepts(port), timeout=5,
+                   message="the embedded redis-server to stop with the front")
