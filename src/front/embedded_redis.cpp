@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,7 +62,10 @@ std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(1);
-      ::dup2(2, 1);  // redis-server logs to stdout; ours is for the ready line
+      // redis-server logs to stdout, which is ours for the ready line; its start-up warnings
+      // (memory overcommit...) are about persistence, which the embedded one does not use.
+      int devnull = ::open("/dev/null", O_WRONLY);
+      if (devnull >= 0) ::dup2(devnull, 1);
       ::setpgid(0, 0);  // Ctrl-C reaches the front, which then stops Redis in order
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

@@ -197,7 +197,7 @@ const char* request_access::decode(const job& j, request& req, std::string& body
 int encode_url_answer(const response& res, std::string& out) {
   json_writer w(out);
   w.begin_array();
-  w.number(res.status >= 100 && res.status <= 999 ? res.status : 500);
+  w.number(res.status >= 200 && res.status <= 599 ? res.status : 500);  // what the front accepts
   w.begin_object();
   int dropped = 0;
   const auto& hs = res.headers;

@@ -263,12 +263,25 @@ class answer_conn {
     return poll(&p, 1, 0) > 0;
   }
 
-  void log_refused(std::int64_t id, std::string_view err) const {
-    // A job the front no longer waits for (timed out, finished, restarted) is routine.
-    bool routine = err.find("unknown") != std::string_view::npos || err.find("finished") != std::string_view::npos ||
-                   err.find("expired") != std::string_view::npos;
-    if (routine) logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
-    else logger().warn("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
+  void log_refused(std::int64_t id, std::string_view err) {
+    // A job the front no longer waits for (answered, timed out, older run) is routine.
+    if (err.starts_with("ERR unknown job")) {
+      logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
+      return;
+    }
+    // Anything else is a bug or a misconfiguration (NOAUTH, not a Tempest front, invalid answer)
+    // that may hit every answer: warn at most once a second.
+    auto now = clock_type::now();
+    if (now - last_warning_ < 1s) {
+      ++suppressed_warnings_;
+      return;
+    }
+    if (suppressed_warnings_ > 0)
+      logger().warn("[w{} j{}] {} refused the answer: {} ({} more refusals in the last second)", lane_, id, key_, err, suppressed_warnings_);
+    else
+      logger().warn("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
+    last_warning_ = now;
+    suppressed_warnings_ = 0;
   }
 
   std::string key_;  // respond_to as the job gave it: "host:port" or "[v6]:port"
@@ -282,6 +295,8 @@ class answer_conn {
   clock_type::time_point retry_after_{};
   bool resent_ = false;       // pending_ was already resent once on a new connection
   bool down_logged_ = false;  // warn once per outage, debug after
+  clock_type::time_point last_warning_{};  // refused answers are warned about once a second
+  std::uint64_t suppressed_warnings_ = 0;
 };
 
 }  // namespace
@@ -493,8 +508,8 @@ class worker_lane final : public answer_sink {
 
   void answer_request(const job& j) {
     if (j.respond_to().empty()) return;
-    if (res_.status < 100 || res_.status > 999)
-      logger().warn("[w{} j{}] status {} is not an HTTP status; sending 500", index_, j.id(), res_.status);
+    if (res_.status < 200 || res_.status > 599)
+      logger().warn("[w{} j{}] status {} is outside 200..599; sending 500", index_, j.id(), res_.status);
     out_.clear();
     if (int dropped = encode_url_answer(res_, out_))
       logger().warn("[w{} j{}] dropped {} invalid response headers", index_, j.id(), dropped);

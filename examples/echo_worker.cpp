@@ -1,0 +1,62 @@
+// A worker that describes the request it got, for tests and debugging: answers 200 with
+//   {"method", "url", "path", "query", "headers": {...}, "body_base64", "remote_addr",
+//    "http_version", "worker_pid"}
+// as application/json. body_base64 is the base64 of the raw body bytes, so tests can check
+// that binary bodies travel intact. Special paths:
+//   /sleep?ms=N     sleeps N ms (at most 60 s) before answering
+//   /status?code=N  answers with status N
+//
+// Takes the standard worker flags (--help lists them).
+#include <tempest/worker.hpp>
+
+#include <boost/json.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "core/json_writer.hpp"  // base64_encode
+
+namespace {
+
+long number_param(const tempest::request& req, std::string_view name, long fallback) {
+  auto text = req.query_param(name);
+  if (!text) return fallback;
+  try {
+    return std::stol(*text);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+void echo(const tempest::request& req, tempest::response& res) {
+  if (req.path() == "/sleep")
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(number_param(req, "ms", 0), 0L, 60000L)));
+  if (req.path() == "/status") res.status = static_cast<int>(number_param(req, "code", 200));
+
+  boost::json::object headers;
+  for (const auto& [name, value] : req.headers()) headers[name] = value;
+  boost::json::object body{
+      {"method", req.method()},
+      {"url", req.url()},
+      {"path", req.path()},
+      {"query", req.query()},
+      {"headers", std::move(headers)},
+      {"body_base64", tempest::base64_encode(req.body())},
+      {"remote_addr", req.remote_addr()},
+      {"http_version", req.http_version()},
+      {"worker_pid", static_cast<std::int64_t>(getpid())},
+  };
+  res.set_header("Content-Type", "application/json");
+  res.body = boost::json::serialize(body);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = tempest::worker_options::from_args(argc, argv, "Answers each request with a JSON description of it");
+  tempest::worker worker(options);
+  worker.on_request(echo);
+  return worker.run();
+}

@@ -1,0 +1,74 @@
+// tempest::request: the HTTP request carried by one "url" job, as a handler sees it.
+//
+//   w.on_request([](const tempest::request& req, tempest::response& res) {
+//     req.method();  req.path();  req.header("content-type");  req.body();
+//     req.query_param("ms");   // percent-decoded, std::nullopt when absent
+//   });
+//
+// Every accessor returns a view into the job being handled: the views are valid until the
+// handler returns. Copy what must outlive the call (std::string(req.path())).
+//
+// The fields come from the job's args[0] object, written by the front (docs/protocol.md;
+// decoded in src/worker/request.cpp, encoded by src/front/job_encode.cpp: if you add a field
+// there, add it here and in detail::request_access too).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tempest {
+
+namespace detail {
+struct request_access;
+}
+
+class request {
+ public:
+  using header_field = std::pair<std::string_view, std::string_view>;  // lower-case name, value
+
+  // "GET", "POST", ... as the client sent it.
+  std::string_view method() const noexcept { return method_; }
+  // The request target as sent: "/p?q=1" (still percent-encoded).
+  std::string_view url() const noexcept { return url_; }
+  // The part of url() before '?': "/p" (still percent-encoded).
+  std::string_view path() const noexcept { return path_; }
+  // The part of url() after '?', without it: "q=1"; empty when there is none.
+  std::string_view query() const noexcept { return query_; }
+  // The value of a header, "" when absent. Names compare case-insensitively; the front sends
+  // them lower-case and joins repeated headers with ", ".
+  std::string_view header(std::string_view name) const noexcept;
+  bool has_header(std::string_view name) const noexcept;
+  // All headers, in the order of the job.
+  const std::vector<header_field>& headers() const noexcept { return headers_; }
+  // The body as raw bytes (a binary body travels as base64 in the job; this is decoded).
+  // Empty when the request had none.
+  std::string_view body() const noexcept { return body_; }
+  // The client address as the front saw it: "127.0.0.1:51234" or "[::1]:51234".
+  std::string_view remote_addr() const noexcept { return remote_addr_; }
+  // "1.1", "1.0" or "2".
+  std::string_view http_version() const noexcept { return http_version_; }
+  // The job id given by the front (unique per front; for logs).
+  std::int64_t job_id() const noexcept { return job_id_; }
+
+  // The first query parameter of that name, percent-decoded ('+' is a space); std::nullopt
+  // when absent. Allocates: not for loops over many names.
+  std::optional<std::string> query_param(std::string_view name) const;
+
+ private:
+  friend struct detail::request_access;
+
+  std::string_view method_;
+  std::string_view url_;
+  std::string_view path_;
+  std::string_view query_;
+  std::vector<header_field> headers_;  // kept between jobs for its capacity
+  std::string_view body_;
+  std::string_view remote_addr_;
+  std::string_view http_version_;
+  std::int64_t job_id_ = 0;
+};
+
+}  // namespace tempest

@@ -1,0 +1,182 @@
+// libtempest, the C++ worker library: takes jobs from the Redis queue the front fills, calls
+// your handler, and answers the front directly on its answer endpoint (docs/protocol.md).
+//
+//   int main(int argc, char** argv) {
+//     auto options = tempest::worker_options::from_args(argc, argv, "Says hello");
+//     tempest::worker w(options);
+//     w.on_request([](const tempest::request& req, tempest::response& res) {
+//       res.set_header("Content-Type", "text/plain");
+//       res.body = "Hello world!";
+//     });
+//     return w.run();   // until SIGTERM or SIGINT; 0 then, 1 on a fatal Redis error
+//   }
+//
+// API summary
+//   worker_options            --redis --queue --concurrency --batch --log-level --answer-password
+//                             (and --config FILE.toml with the same keys)
+//     from_args(argc, argv, description[, extra_flags])   parse or exit with one clear line
+//   worker(options)
+//     on_request(fn)          fn(const request&, response&) for HTTP ("url") jobs
+//     on(action, fn)          fn(const job&, answer&) for any other action
+//     run()                   the loop; blocks; returns 0 after stop() or SIGTERM/SIGINT
+//     stop()                  thread-safe and async-signal-safe; run() returns after the batch
+//   job                       action(), id(), respond_to(), args() (a boost::json::array)
+//   answer                    send(json_value), send_json("[1,2]"): one or more answers to a job
+//
+// Threads: with --concurrency 1 handlers run in the thread that called run(), one job after the
+// other. With N > 1, N threads each take their own jobs with their own connections: handlers
+// must then be thread-safe.
+//
+// Errors: a handler that throws is logged; an HTTP job is then answered 500, another action
+// {"error":"internal error"} (unless the handler had already answered). A malformed job is
+// logged and skipped. Redis going away is logged once and retried with backoff (100 ms
+// doubling to 2 s); an answer endpoint that breaks is reconnected once and the unacknowledged
+// answers resent, then dropped with a log line if the front is gone.
+//
+// Signals: run() catches SIGTERM and SIGINT while it runs: the jobs already taken are finished
+// and answered, then run() returns 0. The handlers are installed with SA_RESETHAND, so a
+// second signal kills the process as usual. SIGPIPE is ignored (a closed answer socket is an
+// error value, not a death).
+//
+// args() and answer::send use Boost.JSON: include <boost/json.hpp> where you use them.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/fwd.hpp>
+
+#include "tempest/request.hpp"
+#include "tempest/response.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace tempest {
+
+namespace detail {
+class worker_lane;
+struct job_access;
+}  // namespace detail
+
+// The standard worker settings: every example program takes these flags.
+struct worker_options {
+  // Redis holding the queue: redis://[[user]:password@]host[:port][/db] or unix:/path[?db=N].
+  // Default: $TEMPEST_REDIS, else redis://127.0.0.1:6379/0.
+  std::string redis;
+  std::string queue = "tempest";  // the Redis list the front pushes jobs on
+  int concurrency = 1;            // worker threads, each with its own connections
+  int batch = 16;                 // most jobs taken per round trip to Redis
+  std::string log_level = "info"; // trace, debug, info, warn, error, off
+  // Sent with AUTH to every answer endpoint when not empty. Default: $TEMPEST_ANSWER_PASSWORD.
+  std::string answer_password;
+
+  // Defaults, with the environment variables above applied.
+  worker_options();
+
+  // Parses the standard flags (and those extra_flags adds to the CLI11 app) and returns the
+  // options. --help prints the help and exits 0; a bad flag or value prints one line
+  // "program: what is wrong (see --help)" to stderr and exits 2.
+  static worker_options from_args(int argc, char** argv, std::string description,
+                                  const std::function<void(CLI::App&)>& extra_flags = {});
+  // The same without exiting: adds the standard flags to app, parses, and throws
+  // CLI::ParseError (CLI::CallForHelp for --help) or std::runtime_error naming the bad flag.
+  static worker_options parse(CLI::App& app, int argc, const char* const* argv);
+};
+
+// A job of any action, as on(action, fn) handlers see it. Views are valid during the call.
+class job {
+ public:
+  // The action name, the first item of the job: "url" for HTTP requests.
+  std::string_view action() const noexcept { return action_; }
+  // The job id given by the issuer, echoed in the answer.
+  std::int64_t id() const noexcept { return id_; }
+  // "host:port" of the answer endpoint; empty when the issuer wants no answer (null).
+  std::string_view respond_to() const noexcept { return respond_to_; }
+  // The arguments, the second item of the job.
+  const boost::json::array& args() const noexcept { return *args_; }
+
+ private:
+  friend struct detail::job_access;
+
+  std::string_view action_;
+  std::int64_t id_ = 0;
+  std::string_view respond_to_;
+  const boost::json::array* args_ = nullptr;
+};
+
+namespace detail {
+// Where answers go (a worker thread); see src/worker/worker.cpp.
+class answer_sink {
+ public:
+  virtual void send_answer(const job& j, std::string_view json) = 0;
+
+ protected:
+  ~answer_sink() = default;
+};
+}  // namespace detail
+
+// The way an on(action, fn) handler answers its job: zero, one or several times (streams).
+// Each call sends the command `<action> <job id> <json>` to the job's respond_to at once.
+// When the job has no respond_to the calls do nothing. Valid during the handler call only:
+// answering later, from another thread, is not supported (the lane owns the connection).
+class answer {
+ public:
+  answer(detail::answer_sink& sink, const job& j) noexcept : sink_(sink), job_(j) {}
+
+  // Sends any JSON value.
+  void send(const boost::json::value& v);
+  // Sends already-encoded JSON text as is (the front rejects invalid JSON with -ERR).
+  void send_json(std::string_view json);
+  // True when the job has a respond_to.
+  bool wanted() const noexcept { return !job_.respond_to().empty(); }
+  // How many answers were sent so far.
+  std::size_t count() const noexcept { return count_; }
+
+ private:
+  detail::answer_sink& sink_;
+  const job& job_;
+  std::size_t count_ = 0;
+};
+
+class worker {
+ public:
+  using request_handler = std::function<void(const request&, response&)>;
+  using job_handler = std::function<void(const job&, answer&)>;
+
+  explicit worker(worker_options options = worker_options());
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  // Handler for HTTP requests (action "url"). Without one, HTTP jobs are answered 501.
+  worker& on_request(request_handler fn);
+  // Handler for another action (replaces an earlier one for the same action). A job whose
+  // action has no handler is logged and skipped. For "url", on_request wins when both are set.
+  worker& on(std::string action, job_handler fn);
+
+  // Takes and handles jobs until stop(), SIGTERM or SIGINT. Returns 0 then, or 1 when it could
+  // not start or hit a fatal error (bad Redis URL, Redis refusing AUTH or SELECT).
+  int run();
+  // Asks run() to return once the jobs already taken are answered. Thread-safe and
+  // async-signal-safe.
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  const worker_options& options() const noexcept { return options_; }
+
+ private:
+  friend class detail::worker_lane;
+  bool stopping() const noexcept;
+
+  worker_options options_;
+  request_handler request_handler_;
+  std::vector<std::pair<std::string, job_handler>> handlers_;  // few actions: a linear scan
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> fatal_{false};  // a lane hit an error that retrying cannot fix
+};
+
+}  // namespace tempest
