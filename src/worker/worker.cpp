@@ -55,7 +55,8 @@ constexpr auto answer_io_timeout = 5s;     // a front that does not read or repl
 constexpr auto answer_retry_after = 1s;    // after a failed connect to an answer endpoint
 constexpr auto backoff_min = 100ms;
 constexpr auto backoff_max = 2000ms;
-constexpr std::size_t max_pending_answers = 256;  // per connection, before replies are read
+constexpr std::size_t max_pending_answers = 256;
+constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer  // per connection, before replies are read
 constexpr std::size_t max_answer_conns = 64;      // per lane
 constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
 
@@ -136,8 +137,9 @@ class answer_conn {
   const std::string& key() const { return key_; }
   std::size_t pending() const { return pending_.size(); }
 
-  // Sends `<action> <id> <json>` at once; the reply is read later by collect().
-  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id) {
+  // Queues `<action> <id> <json>` and, with flush_now, writes it at once; otherwise it leaves
+  // with the next flush or collect(). The reply is read later by collect().
+  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id, bool flush_now) {
     if (!ensure_open(id)) return;
     const char* argv[3] = {action.data(), id_text.data(), json.data()};
     std::size_t lens[3] = {action.size(), id_text.size(), json.size()};
@@ -145,7 +147,8 @@ class answer_conn {
     int len = redisFormatCommandArgv(&cmd, 3, argv, lens);
     if (len < 0) throw std::bad_alloc();
     pending_.push_back({std::unique_ptr<char, command_free>(cmd), static_cast<std::size_t>(len), id});
-    if (redisAppendFormattedCommand(ctx_.get(), cmd, static_cast<std::size_t>(len)) != REDIS_OK || !flush()) {
+    if (redisAppendFormattedCommand(ctx_.get(), cmd, static_cast<std::size_t>(len)) != REDIS_OK ||
+        (flush_now && !flush())) {
       recover();
       return;
     }
@@ -314,6 +317,7 @@ class worker_lane final : public answer_sink {
     while (!w_.stopping()) {
       if (!redis_ && !connect_redis()) break;
       pop();
+      batch_started_ = clock_type::now();
       // Jobs already taken are always handled and answered, even when a stop came meanwhile.
       for (auto payload : batch_) handle(payload);
       collect_answers();
@@ -321,9 +325,13 @@ class worker_lane final : public answer_sink {
     collect_answers();
   }
 
+  // Answers of a batch are written together (one write per front per batch) unless the batch
+  // is a single job or has been running for more than answer_flush_delay: pipelining for
+  // throughput, bounded added latency.
   void send_answer(const job& j, std::string_view json) override {
     char buf[24];
-    conn_for(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id());
+    bool flush_now = batch_.size() <= 1 || clock_type::now() - batch_started_ > answer_flush_delay;
+    conn_for(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id(), flush_now);
   }
 
  private:
@@ -566,6 +574,7 @@ class worker_lane final : public answer_sink {
   std::vector<std::string_view> batch_;
   std::vector<std::unique_ptr<answer_conn>> conns_;
   answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
+  clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
   // Per-job scratch, reused so that a typical job costs no heap allocation.
   std::vector<unsigned char> arena_;
