@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "tempest 0.1.0");
   app.require_subcommand(1);
   tempest::cli::add_front_command(app);
+  tempest::cli::add_publish_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

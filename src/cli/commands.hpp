@@ -8,5 +8,6 @@ namespace CLI { class App; }
 namespace tempest::cli {
 
 void add_front_command(CLI::App& app);
+void add_publish_command(CLI::App& app);
 
 }  // namespace tempest::cli

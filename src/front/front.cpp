@@ -70,6 +70,7 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
   sh.stopping = true;
   error_code ec;
   sh.http_acceptor->close(ec);
+  sh.hub->close_all();  // event streams have no end to wait for
   auto busy = [&sh, &ec] {
     std::size_t n = 0;
     for (auto* c : sh.connections) {
@@ -140,6 +141,9 @@ int run_front(const front_config& cfg_in) {
     sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
     sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
     sh->redis->start();
+    sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
+    sh->hub = std::make_unique<channel_hub>(*sh, sh->pubsub);
+    sh->hub->start();
     asio::co_spawn(sh->ioc, run_http_acceptor(*sh), asio::detached);
     asio::co_spawn(sh->ioc, run_answer_acceptor(*sh), asio::detached);
     shards.push_back(std::move(sh));

@@ -32,6 +32,21 @@ std::chrono::milliseconds duration_in(const std::string& v, std::chrono::millise
   return d;
 }
 
+std::vector<std::string> split_list(const std::string& v) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto comma = v.find(',', start);
+    auto item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 settings_table make_front_settings(front_config& c) {
@@ -78,6 +93,23 @@ settings_table make_front_settings(front_config& c) {
          }});
   t.add({"redis-server", "PATH", "redis-server", "program started for the embedded Redis when no --redis is given",
          [&c](const std::string& v) { c.redis_server = v; }});
+  t.add({"sub-prefix", "PATH", "/sub/", "GET <prefix><channel>[,<channel>...] opens a Server-Sent Events stream",
+         [&c](const std::string& v) {
+           if (v.size() < 2 || v.front() != '/' || v.back() != '/') throw std::invalid_argument("must start and end with /");
+           c.sub_prefix = v;
+         }});
+  t.add({"sub-allow", "PATTERNS", "*", "channels browsers may subscribe to: comma-separated glob patterns",
+         [&c](const std::string& v) { c.sub_allow = split_list(v); }});
+  t.add({"cors-origins", "ORIGINS", "", "origins allowed to read event streams cross-origin: comma-separated, or *",
+         [&c](const std::string& v) { c.cors_origins = split_list(v); }});
+  t.add({"sse-keepalive", "DURATION", "15s", "a comment line is sent on idle event streams this often",
+         [&c](const std::string& v) { c.sse_keepalive = duration_in(v, 10ms); }});
+  t.add({"sse-retry", "DURATION", "2s", "reconnection delay suggested to clients (the retry: field)",
+         [&c](const std::string& v) { c.sse_retry = duration_in(v, 0ms); }});
+  t.add({"sse-max-queue", "SIZE", "1m", "unsent bytes a subscriber may lag behind before it is disconnected",
+         [&c](const std::string& v) { c.sse_max_queue = size_in(v, 1024, 1ull << 31); }});
+  t.add({"sse-replay-limit", "INT", "10000", "most events replayed per channel when a client resumes",
+         [&c](const std::string& v) { c.sse_replay_limit = static_cast<std::uint64_t>(parse_int(v, 1, 1'000'000)); }});
   return t;
 }
 

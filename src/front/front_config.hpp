@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tempest::front {
 
@@ -30,6 +31,14 @@ struct front_config {
   int threads = 1;
   std::string log_level;
   std::string redis_server;  // binary used for the embedded Redis
+  // Server-Sent Events (docs/protocol.md section 7)
+  std::string sub_prefix;                        // GET <prefix><channels> is an event stream
+  std::vector<std::string> sub_allow;            // glob patterns of channels browsers may read
+  std::vector<std::string> cors_origins;         // origins given Access-Control-Allow-Origin ("*": any)
+  std::chrono::milliseconds sse_keepalive{};     // comment line interval
+  std::chrono::milliseconds sse_retry{};         // "retry:" hint to clients
+  std::uint64_t sse_max_queue = 0;               // unsent bytes per subscriber before it is closed
+  std::uint64_t sse_replay_limit = 0;            // events replayed per channel on resume
 };
 
 // Builds the table bound to cfg (cfg must outlive the table).

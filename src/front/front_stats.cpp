@@ -20,6 +20,12 @@ std::string front_stats::info_text() const {
   line("timeouts", timeouts);
   line("redis_unavailable", redis_unavailable);
   line("pending_jobs", pending_jobs);
+  line("sse_subscribers", sse_subscribers);
+  line("sse_subscribers_total", sse_subscribers_total);
+  line("sse_channels", sse_channels);
+  line("sse_events_sent", sse_events_sent);
+  line("sse_slow_closed", sse_slow_closed);
+  line("sse_replayed", sse_replayed);
   return s;
 }
 

@@ -21,6 +21,12 @@ struct front_stats {
   std::atomic<std::uint64_t> timeouts{0};           // 504s
   std::atomic<std::uint64_t> redis_unavailable{0};  // 503s because Redis was unreachable
   std::atomic<std::uint64_t> pending_jobs{0};       // waiting for an answer now
+  std::atomic<std::uint64_t> sse_subscribers{0};    // event streams open now
+  std::atomic<std::uint64_t> sse_subscribers_total{0};
+  std::atomic<std::uint64_t> sse_channels{0};       // channels subscribed now (summed over threads)
+  std::atomic<std::uint64_t> sse_events_sent{0};    // live events queued to subscribers
+  std::atomic<std::uint64_t> sse_slow_closed{0};    // subscribers closed for lagging behind
+  std::atomic<std::uint64_t> sse_replayed{0};       // history events replayed on resume or resync
 
   static void inc(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
   static void dec(std::atomic<std::uint64_t>& c) { c.fetch_sub(1, std::memory_order_relaxed); }

@@ -4,6 +4,7 @@
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
 #include "front/shard.hpp"
+#include "front/sse_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -203,6 +204,12 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     }
 
     http_request req = parser.release();
+    if (is_sse_target(cfg, req.target())) {  // the connection becomes an event stream
+      dl.disarm();
+      sh.connections.erase(&entry);
+      co_await run_sse(sh, std::move(socket), std::move(req));
+      co_return;
+    }
     front_stats::inc(sh.stats.requests_total);
     bool keep_alive = req.keep_alive();
     bool head = req.method() == http::verb::head;

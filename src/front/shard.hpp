@@ -4,6 +4,7 @@
 // own answer endpoint and never crosses threads.
 #pragma once
 #include "core/redis/async_client.hpp"
+#include "front/channel_hub.hpp"
 #include "front/front_config.hpp"
 #include "front/front_stats.hpp"
 #include "front/job_dispatch.hpp"
@@ -33,6 +34,9 @@ struct shard {
   // Tears down in the order Asio needs: I/O objects, then the io_context (which destroys the
   // suspended sessions, whose destructors still use `connections` and `stats`).
   ~shard() {
+    hub.reset();
+    if (pubsub) pubsub->stop();
+    pubsub.reset();
     if (redis) redis->stop();
     dispatch.reset();
     redis.reset();
@@ -50,6 +54,8 @@ struct shard {
   job_id_source ids;
   std::shared_ptr<redis::async_client> redis;
   std::unique_ptr<job_dispatch> dispatch;
+  std::shared_ptr<redis::async_client> pubsub;  // the thread's one Redis pub/sub connection
+  std::unique_ptr<channel_hub> hub;             // Server-Sent Events fan-out
   std::string respond_to;  // "host:port" of this shard's answer endpoint, written into jobs
   std::optional<boost::asio::ip::tcp::acceptor> http_acceptor;
   std::optional<boost::asio::ip::tcp::acceptor> answer_acceptor;

@@ -615,6 +615,18 @@ worker& worker::on(std::string action, job_handler fn) {
   return *this;
 }
 
+// One per thread: handlers of different lanes run in different threads, and a publisher is not
+// thread-safe. Kept until the thread ends (for --concurrency 1, the thread that called run()).
+tempest::publisher& worker::publisher() {
+  thread_local std::string url;
+  thread_local std::unique_ptr<tempest::publisher> pub;
+  if (!pub || url != options_.redis) {
+    pub = std::make_unique<tempest::publisher>(options_.redis);
+    url = options_.redis;
+  }
+  return *pub;
+}
+
 bool worker::stopping() const noexcept {
   return stop_.load(std::memory_order_relaxed) || signal_stop.load(std::memory_order_relaxed);
 }

@@ -117,9 +117,9 @@ void async_client::on_connected() {
   if (!ep_.password.empty()) {
     if (ep_.user.empty()) prefix += format_command({"AUTH", ep_.password});
     else prefix += format_command({"AUTH", ep_.user, ep_.password});
-    waiting_.push_front(check);
+    if (!push_) waiting_.push_front(check);  // in pub/sub mode the push handler sees the reply
   }
-  if (ep_.db != 0) {
+  if (ep_.db != 0 && !push_) {  // pub/sub channels are not per database
     prefix += format_command({"SELECT", std::to_string(ep_.db)});
     waiting_.push_front(check);
   }
@@ -136,6 +136,12 @@ void async_client::send(std::string wire, reply_handler h) {
   }
   out_.append(wire);
   waiting_.push_back(std::move(h));
+  if (!write_in_flight_) do_write();
+}
+
+void async_client::send_push(std::string wire) {
+  if (state_ != state::connected) return;
+  out_.append(wire);
   if (!write_in_flight_) do_write();
 }
 
@@ -162,6 +168,11 @@ void async_client::do_read() {
     if (ec) return fail(ec, "read");
     reader_->feed(read_buf_.get(), n);
     while (auto v = reader_->next()) {
+      if (push_) {
+        push_(std::move(*v));
+        if (state_ != state::connected) return;
+        continue;
+      }
       if (waiting_.empty()) return fail(asio::error::invalid_argument, "unexpected reply");
       auto h = std::move(waiting_.front());
       waiting_.pop_front();
@@ -183,6 +194,7 @@ void async_client::fail(error_code ec, const char* where) {
   auto waiting = std::move(waiting_);
   waiting_.clear();
   for (auto& h : waiting) h(ec ? ec : asio::error::connection_reset, {});
+  if (on_disconnect_) on_disconnect_();
   auto self = shared_from_this();
   timer_.expires_after(backoff_);
   timer_.async_wait([this, self](error_code e) {

@@ -39,7 +39,14 @@ class async_client : public std::enable_shared_from_this<async_client> {
   bool connected() const { return state_ == state::connected; }
   // Called (on the executor) each time a connection is established, after AUTH/SELECT.
   void on_connect(std::function<void()> f) { on_connect_ = std::move(f); }
+  // Called (on the executor) when an established connection is lost.
+  void on_disconnect(std::function<void()> f) { on_disconnect_ = std::move(f); }
   void send(std::string wire, reply_handler h);
+  // Pub/sub mode: every value read (messages, subscribe confirmations, errors) goes to f, and
+  // commands are sent with send_push, which expects no reply of its own. Set before start().
+  void on_push(std::function<void(resp_value)> f) { push_ = std::move(f); }
+  // Sends at once if connected; dropped otherwise (on_connect must then redo the state).
+  void send_push(std::string wire);
   std::size_t reconnects() const { return reconnects_; }
 
  private:
@@ -66,6 +73,8 @@ class async_client : public std::enable_shared_from_this<async_client> {
   unsigned gen_ = 0;  // connection generation: completions of an older socket are ignored
   std::unique_ptr<char[]> read_buf_;
   std::function<void()> on_connect_;
+  std::function<void()> on_disconnect_;
+  std::function<void(resp_value)> push_;
   std::size_t reconnects_ = 0;
   bool logged_down_ = false;
 };

@@ -1,0 +1,322 @@
+#include "front/channel_hub.hpp"
+
+#include "core/history.hpp"
+#include "core/log.hpp"
+#include "core/redis/async_client.hpp"
+#include "core/resp.hpp"
+#include "front/shard.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+
+namespace tempest::front {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+namespace {
+constexpr std::size_t max_gather = 64;  // blocks per write
+const block_ptr keepalive_block = std::make_shared<const std::string>(":\n\n");
+}  // namespace
+
+// ---- sse_subscriber -------------------------------------------------------------------------
+
+sse_subscriber::sse_subscriber(shard& sh, asio::ip::tcp::socket socket, std::vector<std::string> channels)
+    : sh_(sh), socket_(std::move(socket)), channels_(std::move(channels)), cursors_(channels_.size(), "0"),
+      wake_(sh.ioc) {}
+
+std::string sse_subscriber::cursor_text(std::size_t first) const {
+  std::string out = channels_[first] + "=" + cursors_[first];
+  for (std::size_t i = 0; i < channels_.size(); ++i)
+    if (i != first) out.append(",").append(channels_[i]).append("=").append(cursors_[i]);
+  return out;
+}
+
+int sse_subscriber::channel_index(const std::string& channel) const {
+  for (std::size_t i = 0; i < channels_.size(); ++i)
+    if (channels_[i] == channel) return static_cast<int>(i);
+  return -1;
+}
+
+void sse_subscriber::enqueue(block_ptr block) {
+  if (closing_ || close_after_write_) return;
+  queued_bytes_ += block->size();
+  if (queued_bytes_ > sh_.cfg.sse_max_queue) {
+    front_stats::inc(sh_.stats.sse_slow_closed);
+    log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent", cursor_text(0), queued_bytes_);
+    request_close();
+    return;
+  }
+  queue_.push_back(std::move(block));
+  if (!writing_) do_write();
+}
+
+void sse_subscriber::deliver(std::size_t i, const sse_message& m, const block_ptr& shared,
+                             const std::string& shared_cursor) {
+  if (closing_) return;
+  if (!ready_) {
+    held_.push_back({i, m});
+    if (held_.size() > 10000) request_close();
+    return;
+  }
+  if (!m.id.empty()) {
+    if (!stream_id_less(cursors_[i], m.id)) return;  // already sent by the replay
+    cursors_[i] = m.id;
+  }
+  front_stats::inc(sh_.stats.sse_events_sent);
+  if (m.end) {
+    std::string b;
+    append_sse_event(b, cursor_text(i), "end", "");
+    enqueue(std::move(b));
+    close_after_write_ = true;
+    if (!writing_) request_close();
+    return;
+  }
+  if (shared && channels_.size() == 1 && cursors_[0] == shared_cursor) return enqueue(shared);
+  std::string b;
+  append_sse_event(b, cursor_text(i), m.event, m.data);
+  enqueue(std::move(b));
+}
+
+void sse_subscriber::make_ready() {
+  ready_ = true;
+  auto held = std::move(held_);
+  held_.clear();
+  for (auto& h : held) deliver(h.channel, h.message, nullptr, {});
+}
+
+void sse_subscriber::start_reading() {
+  socket_.async_read_some(asio::buffer(read_sink_), [self = shared_from_this()](error_code ec, std::size_t) {
+    if (ec) {
+      if (ec != asio::error::operation_aborted) self->request_close();
+      return;
+    }
+    self->start_reading();  // clients have nothing to say on an event stream: ignore it
+  });
+}
+
+void sse_subscriber::do_write() {
+  if (queue_.empty() || closing_) return;
+  writing_ = true;
+  write_bufs_.clear();
+  std::size_t n = std::min(queue_.size(), max_gather);
+  for (std::size_t i = 0; i < n; ++i) write_bufs_.push_back(asio::buffer(*queue_[i]));
+  asio::async_write(socket_, write_bufs_, [self = shared_from_this(), n](error_code ec, std::size_t bytes) {
+    self->writing_ = false;
+    if (ec) return self->request_close();
+    self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    self->queued_bytes_ -= bytes;
+    if (!self->queue_.empty()) return self->do_write();
+    if (self->close_after_write_) self->request_close();
+  });
+}
+
+void sse_subscriber::finish() {
+  close_after_write_ = true;
+  if (!writing_) request_close();
+}
+
+void sse_subscriber::request_close() {
+  if (closing_) return;
+  closing_ = true;
+  asio::post(sh_.ioc, [self = shared_from_this()] { self->do_close(); });
+}
+
+void sse_subscriber::do_close() {
+  error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  wake_.cancel();
+  if (sh_.hub) sh_.hub->remove(*this);
+}
+
+// ---- channel_hub ----------------------------------------------------------------------------
+
+channel_hub::channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub)
+    : sh_(sh), pubsub_(std::move(pubsub)), keepalive_(sh.ioc) {}
+
+channel_hub::~channel_hub() = default;
+
+void channel_hub::start() {
+  pubsub_->on_push([this](resp_value v) { on_push(std::move(v)); });
+  pubsub_->on_connect([this] { on_connected(); });
+  pubsub_->on_disconnect([this] {
+    for (auto& [name, ch] : channels_) ch.confirmed = false;
+  });
+  pubsub_->start();
+  schedule_keepalive();
+}
+
+bool channel_hub::connected() const { return pubsub_->connected(); }
+
+void channel_hub::add(const std::shared_ptr<sse_subscriber>& s) {
+  all_[s.get()] = s;
+  front_stats::inc(sh_.stats.sse_subscribers);
+  front_stats::inc(sh_.stats.sse_subscribers_total);
+  std::vector<std::string_view> fresh{"SUBSCRIBE"};
+  for (auto& name : s->channels()) {
+    auto [it, inserted] = channels_.try_emplace(name);
+    it->second.subs.push_back(s.get());
+    if (inserted) {
+      front_stats::inc(sh_.stats.sse_channels);
+      fresh.push_back(it->first);
+    }
+  }
+  if (fresh.size() > 1) pubsub_->send_push(format_command(fresh));
+}
+
+void channel_hub::remove(sse_subscriber& s) {
+  auto owner = all_.find(&s);
+  if (owner == all_.end()) return;
+  auto keep = owner->second;  // s lives until the end of this call
+  all_.erase(owner);
+  front_stats::dec(sh_.stats.sse_subscribers);
+  std::vector<std::string_view> gone{"UNSUBSCRIBE"};
+  std::vector<std::string> names;
+  for (auto& name : s.channels()) {
+    auto it = channels_.find(name);
+    if (it == channels_.end()) continue;
+    auto& subs = it->second.subs;
+    subs.erase(std::remove(subs.begin(), subs.end(), &s), subs.end());
+    if (subs.empty()) names.push_back(name);
+  }
+  for (auto& name : names) {
+    channels_.erase(name);
+    front_stats::dec(sh_.stats.sse_channels);
+  }
+  for (auto& n : names) gone.push_back(n);
+  if (gone.size() > 1) pubsub_->send_push(format_command(gone));
+}
+
+bool channel_hub::subscribed(const sse_subscriber& s) const {
+  for (auto& name : s.channels()) {
+    auto it = channels_.find(name);
+    if (it == channels_.end() || !it->second.confirmed) return false;
+  }
+  return true;
+}
+
+std::string channel_hub::last_id(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  return it == channels_.end() ? std::string() : it->second.last_id;
+}
+
+void channel_hub::note_id(const std::string& channel, const std::string& id) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end() || id.empty()) return;
+  if (it->second.last_id.empty() || stream_id_less(it->second.last_id, id)) it->second.last_id = id;
+}
+
+void channel_hub::close_all() {
+  std::vector<std::shared_ptr<sse_subscriber>> subs;
+  for (auto& [p, s] : all_) subs.push_back(s);
+  for (auto& s : subs) s->request_close();
+}
+
+void channel_hub::on_connected() {
+  // (Re)subscribe everything this thread has subscribers for, in one command.
+  std::vector<std::string_view> argv{"SUBSCRIBE"};
+  for (auto& [name, ch] : channels_) {
+    argv.push_back(name);
+    ch.resync = ever_connected_;
+  }
+  if (ever_connected_) log::get("sse")->info("pub/sub connection back: resubscribing {} channel(s)", channels_.size());
+  ever_connected_ = true;
+  if (argv.size() > 1) pubsub_->send_push(format_command(argv));
+}
+
+void channel_hub::on_push(resp_value v) {
+  if (v.is_error()) {
+    log::get("sse")->error("Redis pub/sub error: {}", v.str);
+    return;
+  }
+  if (v.type != resp_value::kind::array || v.elements.size() < 3) return;  // +OK of AUTH and such
+  const std::string& kind = v.elements[0].str;
+  const std::string& channel = v.elements[1].str;
+  if (kind == "message") return on_message(channel, v.elements[2].str);
+  if (kind == "subscribe") {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;
+    it->second.confirmed = true;
+    for (auto* s : it->second.subs) s->wake().cancel();
+    if (it->second.resync) resync(channel);
+  }
+}
+
+void channel_hub::on_message(const std::string& channel, const std::string& payload) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  sse_message m = decode_sse_message(payload);
+  note_id(channel, m.id);
+  auto& ch = it->second;
+  std::string cursor = ch.last_id.empty() ? "0" : ch.last_id;
+  block_ptr shared;
+  if (!m.end) {
+    std::string b;
+    append_sse_event(b, channel + "=" + cursor, m.event, m.data);
+    shared = std::make_shared<const std::string>(std::move(b));
+  }
+  // Delivery never removes a subscriber synchronously (closing is posted): safe to iterate.
+  for (auto* s : ch.subs) {
+    int i = s->channel_index(channel);
+    if (i >= 0) s->deliver(static_cast<std::size_t>(i), m, shared, cursor);
+  }
+}
+
+// After a reconnect: replay the channel's history after the newest id seen, then tell each
+// subscriber whether the gap is covered ({"lost":false}) or something may be missing.
+void channel_hub::resync(const std::string& channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  it->second.resync = false;
+  std::string from = it->second.last_id.empty() ? "-" : "(" + it->second.last_id;
+  std::string wire = format_command({"XRANGE", history::key(channel), from, "+", "COUNT",
+                                     std::to_string(sh_.cfg.sse_replay_limit)});
+  sh_.redis->send(std::move(wire), [this, channel](error_code ec, resp_value v) {
+    auto it = channels_.find(channel);
+    if (it == channels_.end()) return;
+    bool lost = ec || v.is_error() || v.type != resp_value::kind::array;
+    if (!lost) {
+      for (auto& entry : v.elements) {
+        if (entry.elements.size() != 2) continue;
+        sse_message m;
+        m.id = entry.elements[0].str;
+        auto& fields = entry.elements[1].elements;
+        for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
+          if (fields[f].str == "e") m.event = fields[f + 1].str;
+          if (fields[f].str == "d") m.data = fields[f + 1].str;
+        }
+        note_id(channel, m.id);
+        front_stats::inc(sh_.stats.sse_replayed);
+        for (auto* s : it->second.subs) {
+          int i = s->channel_index(channel);
+          if (i >= 0) s->deliver(static_cast<std::size_t>(i), m, nullptr, {});
+        }
+      }
+      // No history key at all: messages sent with a bare PUBLISH during the gap are gone.
+      if (v.elements.empty() && it->second.last_id.empty()) lost = true;
+    }
+    std::string data = std::string("{\"channel\":\"") + channel + "\",\"lost\":" + (lost ? "true" : "false") + "}";
+    for (auto* s : it->second.subs) {
+      int i = s->channel_index(channel);
+      if (i < 0 || !s->ready()) continue;
+      std::string b;
+      append_sse_event(b, s->cursor_text(static_cast<std::size_t>(i)), "tempest.resync", data);
+      s->enqueue(std::move(b));
+    }
+  });
+}
+
+void channel_hub::schedule_keepalive() {
+  keepalive_.expires_after(sh_.cfg.sse_keepalive);
+  keepalive_.async_wait([this](error_code ec) {
+    if (ec) return;
+    for (auto& [p, s] : all_)
+      if (s->ready()) s->enqueue(keepalive_block);
+    schedule_keepalive();
+  });
+}
+
+}  // namespace tempest::front

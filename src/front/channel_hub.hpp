@@ -1,0 +1,123 @@
+// Live channels for Server-Sent Events, per front thread: one Redis pub/sub connection shared
+// by every subscriber of the thread, reference-counted per channel (the first local subscriber
+// SUBSCRIBEs, the last one leaving UNSUBSCRIBEs), fan-out of each message to the channel's
+// subscribers, keep-alive comments, and the resync after the pub/sub connection comes back.
+//
+//   channel_hub hub(shard, pubsub_client);  hub.start();
+//   hub.add(sub);  ...  hub.remove(sub);      // sub: an sse_subscriber (below)
+//
+// Subscriber lifecycle (one place):
+//   handshake (held: live messages wait in held_) -> ready (live messages go out)
+//   -> closing (client gone, write error, queue over --sse-max-queue, $unsubscribe, shutdown)
+// Each subscriber has one writer: a bounded queue of shared event blocks and one write loop;
+// a formatted block is shared by every single-channel subscriber of a channel (no copies).
+#pragma once
+#include "front/sse_event.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tempest { struct resp_value; }
+namespace tempest::redis { class async_client; }
+
+namespace tempest::front {
+
+struct shard;
+class channel_hub;
+
+using block_ptr = std::shared_ptr<const std::string>;
+
+class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
+ public:
+  sse_subscriber(shard& sh, boost::asio::ip::tcp::socket socket, std::vector<std::string> channels);
+
+  const std::vector<std::string>& channels() const { return channels_; }
+  std::vector<std::string>& cursors() { return cursors_; }  // one stream id per channel ("0": none)
+  // "a=<id>,b=<id>" with channel i first.
+  std::string cursor_text(std::size_t first) const;
+  int channel_index(const std::string& channel) const;
+
+  void enqueue(block_ptr block);
+  void enqueue(std::string block) { enqueue(std::make_shared<const std::string>(std::move(block))); }
+  // A live message for channel i (hub fan-out). `shared` is the block for single-channel
+  // subscribers whose cursor is the hub's; others get their own block.
+  void deliver(std::size_t i, const sse_message& m, const block_ptr& shared, const std::string& shared_cursor);
+  // Handshake done: flush the held messages (skipping what the replay already sent).
+  void make_ready();
+  bool ready() const { return ready_; }
+  void start_reading();  // notices a client that goes away while idle
+  // Closes soon (posted: safe during fan-out).
+  void request_close();
+  // Closes once what is queued has been written.
+  void finish();
+  boost::asio::steady_timer& wake() { return wake_; }  // the handshake waits on it
+
+ private:
+  void do_write();
+  void do_close();
+
+  shard& sh_;
+  boost::asio::ip::tcp::socket socket_;
+  std::vector<std::string> channels_;
+  std::vector<std::string> cursors_;
+  std::vector<block_ptr> queue_;  // unsent blocks, in order
+  std::size_t queued_bytes_ = 0;  // bounded by --sse-max-queue
+  std::vector<boost::asio::const_buffer> write_bufs_;  // the buffers of the write in flight
+  struct held_message {
+    std::size_t channel;
+    sse_message message;
+  };
+  std::vector<held_message> held_;  // live messages that came during the handshake
+  boost::asio::steady_timer wake_;
+  char read_sink_[16];
+  bool ready_ = false;
+  bool writing_ = false;
+  bool close_after_write_ = false;
+  bool closing_ = false;
+};
+
+class channel_hub {
+ public:
+  channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub);
+  ~channel_hub();
+  void start();
+  bool connected() const;
+
+  // Registers the subscriber on its channels; SUBSCRIBEs the new ones.
+  void add(const std::shared_ptr<sse_subscriber>& s);
+  void remove(sse_subscriber& s);
+  // True when Redis confirmed the subscription to every channel of s.
+  bool subscribed(const sse_subscriber& s) const;
+  // The newest history id seen on the channel ("" when unknown).
+  std::string last_id(const std::string& channel) const;
+  void note_id(const std::string& channel, const std::string& id);
+  void close_all();
+  std::size_t channel_count() const { return channels_.size(); }
+
+ private:
+  struct channel_state {
+    std::vector<sse_subscriber*> subs;
+    bool confirmed = false;  // Redis acknowledged SUBSCRIBE on the current connection
+    bool resync = false;     // after a reconnect: replay history, then tell the subscribers
+    std::string last_id;     // newest history id seen ("" unknown)
+  };
+  void on_push(resp_value v);
+  void on_message(const std::string& channel, const std::string& payload);
+  void on_connected();
+  void resync(const std::string& channel);
+  void schedule_keepalive();
+
+  shard& sh_;
+  std::shared_ptr<redis::async_client> pubsub_;
+  std::unordered_map<std::string, channel_state> channels_;
+  std::unordered_map<sse_subscriber*, std::shared_ptr<sse_subscriber>> all_;  // owns the subscribers
+  boost::asio::steady_timer keepalive_;
+  bool ever_connected_ = false;
+};
+
+}  // namespace tempest::front
