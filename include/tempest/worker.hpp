@@ -20,6 +20,8 @@
 //     on(action, fn)          fn(const job&, answer&) for any other action
 //     run()                   the loop; blocks; returns 0 after stop() or SIGTERM/SIGINT
 //     stop()                  thread-safe and async-signal-safe; run() returns after the batch
+//     publisher()             this thread's tempest::publisher on --redis (Server-Sent Events to
+//                             the browsers at /sub/<channel>; include/tempest/publish.hpp)
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
 //   answer                    send(json_value), send_json("[1,2]"): one or more answers to a job
 //
@@ -50,6 +52,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include "tempest/publish.hpp"
 #include "tempest/request.hpp"
 #include "tempest/response.hpp"
 
@@ -165,6 +168,11 @@ class worker {
   // Asks run() to return once the jobs already taken are answered. Thread-safe and
   // async-signal-safe.
   void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  // A publisher on --redis for the calling thread, created (not yet connected) on the first
+  // call in each thread: from a handler, `worker.publisher().publish("news", "hello")`. Default
+  // history options; change them with set_options (they stay for that thread).
+  tempest::publisher& publisher();
 
   const worker_options& options() const noexcept { return options_; }
 
