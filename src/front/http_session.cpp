@@ -262,7 +262,8 @@ asio::awaitable<void> run_http_acceptor(shard& sh) {
       continue;
     }
     front_stats::inc(sh.stats.connections_total);
-    if (sh.stats.connections.load(std::memory_order_relaxed) >= sh.cfg.max_connections) {
+    if (sh.stats.connections.load(std::memory_order_relaxed) + sh.stats.sse_subscribers.load(std::memory_order_relaxed) >=
+        sh.cfg.max_connections) {
       front_stats::inc(sh.stats.connections_refused);
       socket.close(ec);
       continue;
