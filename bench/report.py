@@ -6,12 +6,13 @@ Called by bench/run (not meant to be run by hand):
 
     report.py MANIFEST OUT_JSON [HISTORY_JSON]
 
-MANIFEST is a tab-separated file written by bench/run.  Lines are either
+MANIFEST is a tab-separated file written by bench/run.  Lines are one of
     run<TAB>target<TAB>label<TAB>conns<TAB>wrk_output_file
-or
+    sse<TAB>subscribers<TAB>sse_load_json_file      (one JSON object, see bench/sse_load.cpp)
+    sse_skip<TAB>subscribers<TAB>why
     meta<TAB>key<TAB>value
 (meta keys: duration, warmup, wrk_threads, nproc, idle_conns, idle_rss_before_kb,
-idle_rss_with_kb, idle_still_open, failure, ...).
+idle_rss_with_kb, idle_still_open, sse_messages, sse_rate, sse_problem, failure, ...).
 
 Prints the table and the PASS/FAIL lines on stdout and writes the JSON.
 Exit status is 0 unless the manifest itself is unreadable.
@@ -111,35 +112,7 @@ def _git_commit(repo_dir):
     return None
 
 
-def main():
-    if len(sys.argv) < 3:
-        sys.exit("usage: report.py MANIFEST OUT_JSON [HISTORY_JSON]")
-    manifest, out_json = sys.argv[1], sys.argv[2]
-    history_json = sys.argv[3] if len(sys.argv) > 3 else None
-
-    runs, meta = [], {}
-    with open(manifest) as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if parts[0] == "run" and len(parts) == 5:
-                _, target, label, conns, path = parts
-                try:
-                    with open(path, errors="replace") as wf:
-                        text = wf.read()
-                except OSError:
-                    text = ""
-                row = {"target": target, "label": label, "conns": int(conns)}
-                row.update(parse_wrk(text))
-                runs.append(row)
-            elif parts[0] == "meta" and len(parts) == 3:
-                meta[parts[1]] = parts[2]
-
-    nginx_rps = {r["conns"]: r["rps"] for r in runs if r["target"] == "nginx" and r["rps"]}
-    for r in runs:
-        base = nginx_rps.get(r["conns"])
-        r["ratio_vs_nginx"] = round(r["rps"] / base, 3) if (r["rps"] is not None and base) else None
-
-    # ---- table -----------------------------------------------------------
+def _print_wrk_table(runs, meta):
     header = ("target", "conns", "req/s", "p50", "p99", "errors", "vs nginx")
     rows, notes = [], []
     for r in runs:
@@ -178,6 +151,107 @@ def main():
     for i, note in enumerate(notes, 1):
         print("[%d] %s" % (i, note))
 
+
+def _sse_row(parts):
+    """One SSE run (or skipped count) from the manifest."""
+    kind, n, rest = parts
+    row = {"subscribers": int(n), "ok": False, "skipped": None, "problem": None}
+    if kind == "sse_skip":
+        row["skipped"] = rest
+        return row
+    try:
+        with open(rest) as f:
+            lines = [l for l in f.read().splitlines() if l.startswith("{")]
+        row.update(json.loads(lines[-1]))
+        row["ok"] = True
+    except (OSError, IndexError, ValueError) as e:
+        row["problem"] = "unreadable sse_load output (%s)" % e
+    return row
+
+
+def _print_sse_table(sse, meta):
+    print()
+    print("Server-Sent Events: N subscribers on one channel, %s messages PUBLISHed at %s/s; "
+          "latency PUBLISH -> subscriber" % (meta.get("sse_messages", "?"), meta.get("sse_rate", "?")))
+    header = ("N", "connected", "delivered/expected", "p50", "p99", "max", "KiB/subscriber",
+              "Redis clients")
+    rows, notes = [], []
+    for r in sse:
+        if not r["ok"]:
+            notes.append("N=%d: %s" % (r["subscribers"], r["skipped"] and "skipped: " + r["skipped"]
+                                       or r["problem"]))
+            continue
+        kib = r.get("kib_per_subscriber")
+        rows.append((
+            str(r["subscribers"]),
+            str(r["connected"]),
+            "%d/%d" % (r["delivered"], r["expected"]),
+            _fmt_ms(r.get("p50_ms")),
+            _fmt_ms(r.get("p99_ms")),
+            _fmt_ms(r.get("max_ms")),
+            "%.2f" % kib if kib is not None else "-",
+            str(r.get("redis_clients", "-")),
+        ))
+        if r.get("failed"):
+            notes.append("N=%d: %d connections failed (first: %s)"
+                         % (r["subscribers"], r["failed"], r.get("first_error")))
+        if r.get("closed"):
+            notes.append("N=%d: %d streams closed by the front during the run" % (r["subscribers"], r["closed"]))
+        if r.get("timed_out"):
+            notes.append("N=%d: sse_load hit its time bound" % r["subscribers"])
+        if r.get("processes", 1) > 1:
+            notes.append("N=%d: sse_load used %d processes (hard RLIMIT_NOFILE %s per process)"
+                         % (r["subscribers"], r["processes"], r.get("nofile_hard")))
+        for n in r.get("notes") or []:
+            notes.append("N=%d: %s" % (r["subscribers"], n))
+    if meta.get("sse_problem"):
+        notes.append(meta["sse_problem"])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
+              for i, h in enumerate(header)]
+    print("  ".join(h.rjust(widths[i]) for i, h in enumerate(header)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.rjust(widths[i]) for i, c in enumerate(row)))
+    for n in notes:
+        print("  note: " + n)
+    print("(Redis clients: INFO connected_clients during the run, sse_load's own connection included)")
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit("usage: report.py MANIFEST OUT_JSON [HISTORY_JSON]")
+    manifest, out_json = sys.argv[1], sys.argv[2]
+    history_json = sys.argv[3] if len(sys.argv) > 3 else None
+
+    runs, meta, sse = [], {}, []
+    with open(manifest) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] in ("sse", "sse_skip") and len(parts) == 3:
+                sse.append(_sse_row(parts))
+                continue
+            if parts[0] == "run" and len(parts) == 5:
+                _, target, label, conns, path = parts
+                try:
+                    with open(path, errors="replace") as wf:
+                        text = wf.read()
+                except OSError:
+                    text = ""
+                row = {"target": target, "label": label, "conns": int(conns)}
+                row.update(parse_wrk(text))
+                runs.append(row)
+            elif parts[0] == "meta" and len(parts) == 3:
+                meta[parts[1]] = parts[2]
+
+    nginx_rps = {r["conns"]: r["rps"] for r in runs if r["target"] == "nginx" and r["rps"]}
+    for r in runs:
+        base = nginx_rps.get(r["conns"])
+        r["ratio_vs_nginx"] = round(r["rps"] / base, 3) if (r["rps"] is not None and base) else None
+
+    # ---- table -----------------------------------------------------------
+    if runs:
+        _print_wrk_table(runs, meta)
+
     # ---- idle connections RSS ---------------------------------------------
     idle = None
     if "idle_rss_before_kb" in meta and "idle_rss_with_kb" in meta:
@@ -202,6 +276,10 @@ def main():
     elif meta.get("idle_problem"):
         print()
         print("front RSS: not measured (%s)" % meta["idle_problem"])
+
+    # ---- Server-Sent Events ------------------------------------------------
+    if sse or meta.get("sse_problem"):
+        _print_sse_table(sse, meta)
 
     # ---- targets ----------------------------------------------------------
     checks = []
@@ -243,7 +321,8 @@ def main():
         "host": socket.gethostname(),
         "git_commit": _git_commit(repo_dir),
         "settings": {k: meta[k] for k in ("duration", "warmup", "wrk_threads", "nproc",
-                                          "nginx_version", "build_dir") if k in meta},
+                                          "nginx_version", "build_dir", "sse_messages",
+                                          "sse_rate") if k in meta},
         "results": [
             {k: r[k] for k in ("target", "label", "conns", "ok", "rps", "requests",
                                "p50_ms", "p75_ms", "p90_ms", "p99_ms", "errors",
@@ -251,6 +330,7 @@ def main():
             for r in runs
         ],
         "idle_connections": idle,
+        "sse": sse,
         "targets": checks,
         "failure": meta.get("failure"),
     }

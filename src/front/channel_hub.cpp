@@ -43,7 +43,9 @@ int sse_subscriber::channel_index(const std::string& channel) const {
 void sse_subscriber::enqueue(block_ptr block) {
   if (closing_ || close_after_write_) return;
   queued_bytes_ += block->size();
-  if (queued_bytes_ > sh_.cfg.sse_max_queue) {
+  // A lagging subscriber is cut off; one event larger than the limit still goes to a reader
+  // that is keeping up (its queue was empty).
+  if (queued_bytes_ > sh_.cfg.sse_max_queue && !queue_.empty()) {
     front_stats::inc(sh_.stats.sse_slow_closed);
     log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent", cursor_text(0), queued_bytes_);
     request_close();
@@ -130,6 +132,41 @@ void sse_subscriber::do_close() {
   socket_.close(ec);
   wake_.cancel();
   if (sh_.hub) sh_.hub->remove(*this);
+}
+
+// ---- history ----------------------------------------------------------------------------------
+
+std::string history_range_command(const std::string& channel, const std::string& cursor, std::uint64_t limit) {
+  bool whole = cursor.empty() || cursor == "0";
+  return format_command({"XRANGE", history::key(channel), whole ? "-" : cursor, "+", "COUNT",
+                         std::to_string(whole ? limit + 1 : limit + 2)});
+}
+
+history_page read_history(const resp_value& reply, const std::string& cursor, std::uint64_t limit) {
+  history_page page;
+  bool whole = cursor.empty() || cursor == "0";
+  bool cursor_seen = false;
+  for (auto& entry : reply.elements) {
+    if (entry.elements.size() != 2) continue;
+    if (!whole && entry.elements[0].str == cursor) {
+      cursor_seen = true;
+      continue;
+    }
+    sse_message m;
+    m.id = entry.elements[0].str;
+    auto& fields = entry.elements[1].elements;
+    for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
+      if (fields[f].str == "e") m.event = fields[f + 1].str;
+      if (fields[f].str == "d") m.data = fields[f + 1].str;
+    }
+    page.messages.push_back(std::move(m));
+  }
+  if (!whole && !cursor_seen) page.gap = true;
+  if (page.messages.size() > limit) {
+    page.messages.resize(limit);
+    page.gap = true;
+  }
+  return page;
 }
 
 // ---- channel_hub ----------------------------------------------------------------------------
@@ -271,23 +308,18 @@ void channel_hub::resync(const std::string& channel) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) return;
   it->second.resync = false;
-  std::string from = it->second.last_id.empty() ? "-" : "(" + it->second.last_id;
-  std::string wire = format_command({"XRANGE", history::key(channel), from, "+", "COUNT",
-                                     std::to_string(sh_.cfg.sse_replay_limit)});
-  sh_.redis->send(std::move(wire), [this, channel](error_code ec, resp_value v) {
+  std::string cursor = it->second.last_id;
+  sh_.redis->send(history_range_command(channel, cursor, sh_.cfg.sse_replay_limit),
+                  [this, channel, cursor](error_code ec, resp_value v) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return;
-    bool lost = ec || v.is_error() || v.type != resp_value::kind::array;
-    if (!lost) {
-      for (auto& entry : v.elements) {
-        if (entry.elements.size() != 2) continue;
-        sse_message m;
-        m.id = entry.elements[0].str;
-        auto& fields = entry.elements[1].elements;
-        for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-          if (fields[f].str == "e") m.event = fields[f + 1].str;
-          if (fields[f].str == "d") m.data = fields[f + 1].str;
-        }
+    // Lost unless the history provably covers the gap: the newest id delivered before the
+    // break is still there, and everything after it fits in one replay.
+    bool lost = ec || v.is_error() || v.type != resp_value::kind::array || cursor.empty();
+    if (!ec && v.type == resp_value::kind::array) {
+      history_page page = read_history(v, cursor, sh_.cfg.sse_replay_limit);
+      lost = lost || page.gap;
+      for (auto& m : page.messages) {
         note_id(channel, m.id);
         front_stats::inc(sh_.stats.sse_replayed);
         for (auto* s : it->second.subs) {
@@ -295,8 +327,6 @@ void channel_hub::resync(const std::string& channel) {
           if (i >= 0) s->deliver(static_cast<std::size_t>(i), m, nullptr, {});
         }
       }
-      // No history key at all: messages sent with a bare PUBLISH during the gap are gone.
-      if (v.elements.empty() && it->second.last_id.empty()) lost = true;
     }
     std::string data = std::string("{\"channel\":\"") + channel + "\",\"lost\":" + (lost ? "true" : "false") + "}";
     for (auto* s : it->second.subs) {

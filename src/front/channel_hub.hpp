@@ -81,6 +81,16 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
   bool closing_ = false;
 };
 
+// History reads (resume and resync). The range starts AT the cursor (inclusive), so that the
+// reply tells whether the history still holds the cursor's entry: if not, entries were trimmed
+// (or expired) in between and the gap is reported. Cursor "0" or "": the whole history.
+std::string history_range_command(const std::string& channel, const std::string& cursor, std::uint64_t limit);
+struct history_page {
+  std::vector<sse_message> messages;  // after the cursor, oldest first, at most limit
+  bool gap = false;                   // something between the cursor and messages may be missing
+};
+history_page read_history(const resp_value& reply, const std::string& cursor, std::uint64_t limit);
+
 class channel_hub {
  public:
   channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub);

@@ -90,24 +90,9 @@ asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, int status, std::str
 }
 
 struct replay_entry {
-  std::string id;
   std::size_t channel;
   sse_message message;
 };
-
-void read_entries(const resp_value& v, std::size_t channel, std::vector<replay_entry>& out) {
-  for (auto& entry : v.elements) {
-    if (entry.elements.size() != 2) continue;
-    replay_entry r{entry.elements[0].str, channel, {}};
-    r.message.id = r.id;
-    auto& fields = entry.elements[1].elements;
-    for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-      if (fields[f].str == "e") r.message.event = fields[f + 1].str;
-      if (fields[f].str == "d") r.message.data = fields[f + 1].str;
-    }
-    out.push_back(std::move(r));
-  }
-}
 
 }  // namespace
 
@@ -210,16 +195,21 @@ asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_requ
   // Cursors: from Last-Event-ID where given (then replay), else the newest recorded id now.
   auto given = parse_cursor(last_event_id);
   std::vector<replay_entry> replay;
+  std::vector<std::size_t> gaps;  // channels whose history does not cover the client's gap
   for (std::size_t i = 0; i < channels.size(); ++i) {
     auto it = std::find_if(given.begin(), given.end(), [&](auto& p) { return p.first == channels[i]; });
     if (it != given.end()) {
       sub->cursors()[i] = it->second;
-      std::string from = it->second == "0" ? "-" : "(" + it->second;
       // (the command is built outside co_await: GCC 12 mishandles initializer lists there)
-      std::string wire = format_command({"XRANGE", history::key(channels[i]), from, "+", "COUNT",
-                                         std::to_string(cfg.sse_replay_limit)});
+      std::string wire = history_range_command(channels[i], it->second, cfg.sse_replay_limit);
       auto v = co_await redis_call(sh, std::move(wire));
-      if (v) read_entries(*v, i, replay);
+      if (!v) {
+        gaps.push_back(i);
+        continue;
+      }
+      history_page page = read_history(*v, it->second, cfg.sse_replay_limit);
+      if (page.gap) gaps.push_back(i);
+      for (auto& m : page.messages) replay.push_back({i, std::move(m)});
       continue;
     }
     std::string known = sh.hub->last_id(channels[i]);
@@ -231,8 +221,9 @@ asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_requ
     }
     sub->cursors()[i] = known;
   }
-  std::stable_sort(replay.begin(), replay.end(),
-                   [](const replay_entry& a, const replay_entry& b) { return stream_id_less(a.id, b.id); });
+  std::stable_sort(replay.begin(), replay.end(), [](const replay_entry& a, const replay_entry& b) {
+    return stream_id_less(a.message.id, b.message.id);
+  });
 
   std::string out = head;
   if (head_only) {
@@ -243,11 +234,13 @@ asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_requ
   out += "retry: " + std::to_string(cfg.sse_retry.count()) + "\n";
   append_sse_id(out, sub->cursor_text(0));
   for (auto& r : replay) {
-    if (!stream_id_less(sub->cursors()[r.channel], r.id)) continue;
-    sub->cursors()[r.channel] = r.id;
+    if (!stream_id_less(sub->cursors()[r.channel], r.message.id)) continue;
+    sub->cursors()[r.channel] = r.message.id;
     append_sse_event(out, sub->cursor_text(r.channel), r.message.event, r.message.data);
     front_stats::inc(sh.stats.sse_replayed);
   }
+  for (auto i : gaps)  // the client missed more than the history holds: say so (7.8)
+    append_sse_event(out, sub->cursor_text(i), "tempest.resync", "{\"channel\":\"" + channels[i] + "\",\"lost\":true}");
   if (!replay.empty()) log->debug("replayed {} event(s) to a subscriber of {}", replay.size(), list);
   sub->enqueue(std::move(out));
   sub->make_ready();

@@ -118,9 +118,20 @@ class publisher::connection {
     throw io_failure();
   }
 
-  // The sha1 of history::publish_script in Redis's script cache; empty when unknown.
-  std::string script_sha;
-  bool script_load_refused = false;  // SCRIPT LOAD answered an error: use EVAL only
+  // Runs history::publish_script with the 7 arguments of detail::history_script_args:
+  // EVALSHA, SCRIPT LOAD first when the sha is not known yet, EVAL after a NOSCRIPT.
+  reply_ptr run_history_script(const std::vector<std::string>& a) {
+    if (script_sha_.empty() && !script_load_refused_) {
+      auto r = command({"SCRIPT", "LOAD", history::publish_script});
+      if (r->type == REDIS_REPLY_STRING) script_sha_.assign(r->str, r->len);
+      else script_load_refused_ = true;
+    }
+    if (!script_sha_.empty()) {
+      auto r = command({"EVALSHA", script_sha_, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
+      if (r->type != REDIS_REPLY_ERROR || !reply_text(r.get()).starts_with("NOSCRIPT")) return r;
+    }
+    return command({"EVAL", history::publish_script, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
+  }
 
  private:
   void connect() {
@@ -189,6 +200,8 @@ class publisher::connection {
   const redis_endpoint ep_;
   context_ptr ctx_;
   int errno_ = 0;  // errno right after the last command
+  std::string script_sha_;            // of history::publish_script, once SCRIPT LOAD said it
+  bool script_load_refused_ = false;  // SCRIPT LOAD answered an error (ACL?): EVAL only
 };
 
 // ---- publisher ------------------------------------------------------------------------------
@@ -220,18 +233,7 @@ std::string publisher::publish(std::string_view channel, std::string_view data, 
     return {};
   }
 
-  auto a = detail::history_script_args(channel, data, event, options_);
-  if (c.script_sha.empty() && !c.script_load_refused) {
-    auto r = c.command({"SCRIPT", "LOAD", history::publish_script});
-    if (r->type == REDIS_REPLY_STRING) c.script_sha.assign(r->str, r->len);
-    else c.script_load_refused = true;
-  }
-  reply_ptr r;
-  if (!c.script_sha.empty()) {
-    r = c.command({"EVALSHA", c.script_sha, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
-    if (r->type == REDIS_REPLY_ERROR && reply_text(r.get()).starts_with("NOSCRIPT")) r.reset();
-  }
-  if (!r) r = c.command({"EVAL", history::publish_script, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
+  auto r = c.run_history_script(detail::history_script_args(channel, data, event, options_));
   if (r->type == REDIS_REPLY_ERROR) throw failed(r.get());
   if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
     throw std::runtime_error(fmt::format("Redis at {} answered the publish script with a reply of type {}, not an id",

@@ -19,6 +19,8 @@
 //   down    --1 s later, next answer--> connect
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 2 s;
 // AUTH or SELECT refused -> fatal (run() returns 1).
+// worker::publisher(): a thread_local tempest::publisher on --redis (src/worker/publisher.cpp),
+// its own connection, apart from the lane's.
 //
 // If you change the answer command, change src/front/answer_endpoint.cpp too.
 #include <hiredis/hiredis.h>
