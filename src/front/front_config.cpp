@@ -2,6 +2,7 @@
 
 #include "core/duration.hpp"
 #include "core/log.hpp"
+#include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
 
 #include <charconv>
@@ -110,6 +111,28 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.sse_max_queue = size_in(v, 1024, 1ull << 31); }});
   t.add({"sse-replay-limit", "INT", "10000", "most events replayed per channel when a client resumes",
          [&c](const std::string& v) { c.sse_replay_limit = static_cast<std::uint64_t>(parse_int(v, 1, 1'000'000)); }});
+  t.add({"priority-routes", "RULES", "",
+         "job priority by route: comma-separated [METHOD ][/prefix]=high|normal|low, first match wins",
+         [&c](const std::string& v) {
+           auto rules = parse_route_rules(v);
+           queue_keys::priority p;
+           for (auto& r : rules)
+             if (!queue_keys::parse(r.value, p)) throw std::invalid_argument("'" + r.value + "' is not high, normal or low");
+           c.priority_routes = std::move(rules);
+         }});
+  t.add({"priority-header", "NAME", "",
+         "trusted request header whose value (high, normal, low) sets the job priority; only name one your proxy sets",
+         [&c](const std::string& v) { c.priority_header = v; }});
+  t.add({"retry-methods", "METHODS", "GET,HEAD,OPTIONS,PUT,DELETE",
+         "methods whose jobs may be re-delivered when a worker dies (others get 502)",
+         [&c](const std::string& v) { c.retry_methods = split_list(v); }});
+  t.add({"retry-routes", "RULES", "", "retry safety by route, overriding retry-methods: [METHOD ][/prefix]=yes|no",
+         [&c](const std::string& v) {
+           auto rules = parse_route_rules(v);
+           for (auto& r : rules)
+             if (r.value != "yes" && r.value != "no") throw std::invalid_argument("'" + r.value + "' is not yes or no");
+           c.retry_routes = std::move(rules);
+         }});
   return t;
 }
 

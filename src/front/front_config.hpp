@@ -4,6 +4,7 @@
 // --print-example-config`); tests/unit/front_config_test.cpp checks they agree.
 #pragma once
 #include "core/config.hpp"
+#include "front/route_rules.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -39,6 +40,11 @@ struct front_config {
   std::chrono::milliseconds sse_retry{};         // "retry:" hint to clients
   std::uint64_t sse_max_queue = 0;               // unsent bytes per subscriber before it is closed
   std::uint64_t sse_replay_limit = 0;            // events replayed per channel on resume
+  // Priorities and retry safety (docs/protocol.md section 8)
+  std::vector<route_rule> priority_routes;       // value: high, normal or low
+  std::string priority_header;                   // trusted request header naming the priority ("": none)
+  std::vector<std::string> retry_methods;        // methods safe to re-deliver after a worker death
+  std::vector<route_rule> retry_routes;          // value: yes or no; overrides retry_methods
 };
 
 // Builds the table bound to cfg (cfg must outlive the table).

@@ -19,6 +19,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace tempest::front {
@@ -123,6 +124,30 @@ struct connection_guard {
   }
 };
 
+// Priority, deadline and retry safety of a request's job (protocol.md 8).
+queue_keys::priority decide_meta(const front_config& cfg, const http_request& req, job_meta& meta) {
+  std::string_view method = req.method_string();
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  auto p = queue_keys::priority::normal;
+  bool from_header = false;
+  if (!cfg.priority_header.empty()) {
+    auto it = req.find(cfg.priority_header);
+    if (it != req.end()) from_header = queue_keys::parse(it->value(), p);
+  }
+  if (!from_header)
+    if (auto v = match_route(cfg.priority_routes, method, path)) queue_keys::parse(*v, p);
+  meta.priority = queue_keys::name(p);
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  meta.deadline_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now + cfg.timeout).count();
+  if (auto v = match_route(cfg.retry_routes, method, path)) {
+    meta.retry = *v == "yes";
+  } else {
+    meta.retry = std::find(cfg.retry_methods.begin(), cfg.retry_methods.end(), method) != cfg.retry_methods.end();
+  }
+  return p;
+}
+
 // Waits for the job's answer or its deadline; returns the response to send.
 asio::awaitable<http_response> wait_for_answer(shard& sh, job_slot& slot, unsigned version) {
   slot.wake.expires_after(sh.cfg.timeout);
@@ -219,10 +244,12 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     slot.error = errc::none;
     std::string job;
     job.reserve(256 + req.body().size());
-    encode_job(job, req, remote_addr, sh.respond_to, slot.id);
+    job_meta meta;
+    auto priority = decide_meta(cfg, req, meta);
+    encode_job(job, req, remote_addr, sh.respond_to, slot.id, meta);
     sh.pending.add(slot);
     front_stats::inc(sh.stats.pending_jobs);
-    sh.dispatch->push(slot.id, std::move(job));
+    sh.dispatch->push(slot.id, std::move(job), priority);
     http_response res = co_await wait_for_answer(sh, slot, version);
 
     keep_alive = keep_alive && !sh.stopping;

@@ -10,13 +10,15 @@ namespace tempest::front {
 
 job_dispatch::job_dispatch(boost::asio::any_io_executor ex, std::shared_ptr<redis::async_client> redis,
                            std::string queue, pending_jobs& pending, front_stats& stats)
-    : ex_(ex), redis_(std::move(redis)), queue_(std::move(queue)), pending_(pending), stats_(stats) {}
+    : ex_(ex), redis_(std::move(redis)), queue_(std::move(queue)), lists_(queue_keys::lists(queue_)),
+      bell_(queue_keys::bell(queue_)), pending_(pending), stats_(stats) {}
 
-void job_dispatch::push(std::uint64_t id, std::string job) {
+void job_dispatch::push(std::uint64_t id, std::string job, queue_keys::priority p) {
+  auto i = static_cast<std::size_t>(p);
   bytes_ += job.size();
-  jobs_.push_back(std::move(job));
-  ids_.push_back(id);
-  if (jobs_.size() >= max_batch_jobs || bytes_ >= max_batch_bytes) return flush();
+  jobs_[i].push_back(std::move(job));
+  ids_[i].push_back(id);
+  if (++count_ >= max_batch_jobs || bytes_ >= max_batch_bytes) return flush();
   if (!flush_posted_) {
     flush_posted_ = true;
     boost::asio::post(ex_, [this] {
@@ -27,28 +29,40 @@ void job_dispatch::push(std::uint64_t id, std::string job) {
 }
 
 void job_dispatch::flush() {
-  if (jobs_.empty()) return;
-  std::vector<std::string_view> argv;
-  argv.reserve(jobs_.size() + 2);
-  argv.push_back("RPUSH");
-  argv.push_back(queue_);
-  for (auto& j : jobs_) argv.push_back(j);
-  std::string wire = format_command(argv);
-  jobs_.clear();
+  if (count_ == 0) return;
+  for (std::size_t p = 0; p < 3; ++p) {
+    if (jobs_[p].empty()) continue;
+    std::vector<std::string_view> argv;
+    argv.reserve(jobs_[p].size() + 2);
+    argv.push_back("RPUSH");
+    argv.push_back(lists_[p]);
+    for (auto& j : jobs_[p]) argv.push_back(j);
+    std::string wire = format_command(argv);
+    jobs_[p].clear();
+    front_stats::inc(stats_.push_batches);
+    redis_->send(std::move(wire), [this, ids = std::move(ids_[p]), p](boost::system::error_code ec, resp_value reply) {
+      bool ok = !ec && !reply.is_error();
+      if (ok) front_stats::inc(stats_.jobs_pushed, ids.size());
+      else if (reply.is_error()) log::get("front")->error("RPUSH {} refused by Redis: {}", lists_[p], reply.str);
+      for (auto id : ids) {
+        job_slot* slot = pending_.find(id);
+        if (!slot || slot->st != job_slot::state::pushing) continue;
+        if (ok) slot->st = job_slot::state::queued;
+        else slot->finish(errc::redis_unavailable);
+      }
+    });
+    ids_[p] = {};
+  }
+  // Wake-up tokens for reliable workers blocked on the bell: one per job, at most 32 a flush
+  // (each woken worker takes a whole batch); the list is kept short for queues with no such
+  // workers. The replies are not needed.
+  std::vector<std::string_view> bell{"RPUSH", bell_};
+  for (std::size_t i = 0; i < std::min<std::size_t>(count_, 32); ++i) bell.push_back("1");
+  auto ignore = [](boost::system::error_code, resp_value) {};
+  redis_->send(format_command(bell), ignore);  // one handler per command: replies match in order
+  redis_->send(format_command({"LTRIM", bell_, std::to_string(-queue_keys::bell_keep), "-1"}), ignore);
+  count_ = 0;
   bytes_ = 0;
-  front_stats::inc(stats_.push_batches);
-  redis_->send(std::move(wire), [this, ids = std::move(ids_)](boost::system::error_code ec, resp_value reply) {
-    bool ok = !ec && !reply.is_error();
-    if (ok) front_stats::inc(stats_.jobs_pushed, ids.size());
-    else if (reply.is_error()) log::get("front")->error("RPUSH {} refused by Redis: {}", queue_, reply.str);
-    for (auto id : ids) {
-      job_slot* slot = pending_.find(id);
-      if (!slot || slot->st != job_slot::state::pushing) continue;
-      if (ok) slot->st = job_slot::state::queued;
-      else slot->finish(errc::redis_unavailable);
-    }
-  });
-  ids_ = {};
 }
 
 }  // namespace tempest::front

@@ -1,13 +1,17 @@
-// Coalesces the jobs of one event-loop turn into one multi-value RPUSH. push() only queues;
+// Coalesces the jobs of one event-loop turn into one multi-value RPUSH per priority list
+// (<queue>:high, <queue>, <queue>:low), followed by wake-up tokens on <queue>:bell for reliable
+// workers (src/core/queue_keys.hpp), all in one write. push() only queues;
 // the flush runs once per turn (posted behind the I/O completions already due), and the Redis
 // client pipelines flushes while a write is in flight. When the RPUSH reply comes, each job's
 // slot moves to "queued", or is finished with redis_unavailable (-> 503).
 #pragma once
+#include "core/queue_keys.hpp"
 #include "front/front_stats.hpp"
 #include "front/pending_jobs.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +25,7 @@ class job_dispatch {
   job_dispatch(boost::asio::any_io_executor ex, std::shared_ptr<redis::async_client> redis, std::string queue,
                pending_jobs& pending, front_stats& stats);
   // The job's slot must already be in `pending` (it is found again by id).
-  void push(std::uint64_t id, std::string job);
+  void push(std::uint64_t id, std::string job, queue_keys::priority p = queue_keys::priority::normal);
 
  private:
   void flush();
@@ -32,10 +36,13 @@ class job_dispatch {
   boost::asio::any_io_executor ex_;
   std::shared_ptr<redis::async_client> redis_;
   std::string queue_;
+  std::array<std::string, 3> lists_;  // by priority, highest first
+  std::string bell_;
   pending_jobs& pending_;
   front_stats& stats_;
-  std::vector<std::string> jobs_;
-  std::vector<std::uint64_t> ids_;
+  std::array<std::vector<std::string>, 3> jobs_;  // by priority
+  std::array<std::vector<std::uint64_t>, 3> ids_;
+  std::size_t count_ = 0;
   std::size_t bytes_ = 0;
   bool flush_posted_ = false;
 };

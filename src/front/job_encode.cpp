@@ -70,7 +70,7 @@ void write_headers(json_writer& w, const http_request& req) {
 }  // namespace
 
 void encode_job(std::string& out, const http_request& req, std::string_view remote_addr,
-                std::string_view respond_to, std::uint64_t job_id) {
+                std::string_view respond_to, std::uint64_t job_id, const job_meta& meta) {
   json_writer w(out);
   w.begin_array();
   w.string("url");
@@ -110,6 +110,14 @@ void encode_job(std::string& out, const http_request& req, std::string_view remo
   w.string(remote_addr);
   w.key("http_version");
   w.string(req.version() == 10 ? "1.0" : "1.1");
+  w.key("priority");
+  w.string(meta.priority);
+  if (meta.deadline_ms > 0) {
+    w.key("deadline");
+    w.number(meta.deadline_ms);
+  }
+  w.key("retry");
+  w.boolean(meta.retry);
   w.end_object();
   w.end_array();
   if (respond_to.empty()) w.null();

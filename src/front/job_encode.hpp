@@ -16,7 +16,14 @@ namespace tempest::front {
 
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// What the front decided about a job, written into the request object (protocol.md 8).
+struct job_meta {
+  std::string_view priority = "normal";  // "high", "normal" or "low"
+  std::int64_t deadline_ms = 0;          // unix time in ms when the front stops waiting (0: none)
+  bool retry = true;                     // safe to re-deliver after a worker death
+};
+
 void encode_job(std::string& out, const http_request& req, std::string_view remote_addr,
-                std::string_view respond_to, std::uint64_t job_id);
+                std::string_view respond_to, std::uint64_t job_id, const job_meta& meta = {});
 
 }  // namespace tempest::front

@@ -4,6 +4,7 @@
 #include "front/front_config.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
+#include "front/route_rules.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/json/parse.hpp>
@@ -172,4 +173,29 @@ TEST(front_config, example_file_matches_the_table) {
   file << f.rdbuf();
   EXPECT_EQ(file.str(), table.example_toml("Tempest front configuration (tempest front --config FILE)"))
       << "regenerate with: build/tempest front --print-example-config > docs/tempest.example.toml";
+}
+
+TEST(route_rules, parse_and_match) {
+  auto rules = parse_route_rules("POST /upload=low, /admin/=high ,GET=normal");
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_EQ(match_route(rules, "POST", "/upload/x").value_or(""), "low");
+  EXPECT_EQ(match_route(rules, "PUT", "/upload/x").value_or("none"), "none");
+  EXPECT_EQ(match_route(rules, "POST", "/admin/users").value_or(""), "high");
+  EXPECT_EQ(match_route(rules, "GET", "/admin/users").value_or(""), "high");  // first match wins
+  EXPECT_EQ(match_route(rules, "GET", "/other").value_or(""), "normal");
+  EXPECT_TRUE(parse_route_rules("").empty());
+  EXPECT_THROW(parse_route_rules("/x"), std::invalid_argument);
+  EXPECT_THROW(parse_route_rules("get /x=low"), std::invalid_argument);
+  EXPECT_THROW(parse_route_rules("POST x=low"), std::invalid_argument);
+}
+
+TEST(job_encode, reliability_fields) {
+  std::string out;
+  job_meta meta{"high", 1800000000000, false};
+  encode_job(out, make_request(http::verb::post, "/p"), "", "a:1", 7, meta);
+  auto req = json::parse(out).as_array()[1].as_array()[0].as_object();
+  EXPECT_EQ(req.at("priority").as_string(), "high");
+  EXPECT_EQ(req.at("deadline").as_int64(), 1800000000000);
+  EXPECT_EQ(req.at("retry").as_bool(), false);
+  EXPECT_NE(out.find("\"retry\":false"), std::string::npos);  // the reaper looks for this text
 }

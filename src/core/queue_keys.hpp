@@ -1,0 +1,57 @@
+// Where jobs live in Redis, for the front (which pushes) and every worker library (which takes,
+// records in-flight work, and re-queues the jobs of dead workers). docs/protocol.md section 8
+// is the prose. If you change a name here, change the Python/Node clients and the docs too.
+//
+//   <queue>:high, <queue>, <queue>:low   the priority lists, taken in that order; <queue> itself
+//                                         is the normal list, so original BLPOP workers keep
+//                                         receiving normal-priority jobs
+//   <queue>:bell                          wake-up tokens: the front RPUSHes one per job pushed to
+//                                         any priority list (trimmed to the last 1024), reliable
+//                                         workers block on it, then take jobs with a script
+//   <queue>:dead                          dead letters (jobs that kept killing workers)
+//   tempest:workers                       set of live reliable worker ids
+//   tempest:worker:<id>                   heartbeat key of a worker (expires when it stops beating)
+//   tempest:processing:<id>               the jobs a worker holds right now
+//
+// Request fields the front adds for the reliability layer (inside the "url" request object):
+//   "priority": "high"|"normal"|"low", "deadline": unix time in ms after which nobody waits,
+//   "retry": whether re-delivering after a worker death is safe (idempotent method/route).
+#pragma once
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace tempest::queue_keys {
+
+enum class priority { high = 0, normal = 1, low = 2 };
+
+inline std::string list(std::string_view queue, priority p) {
+  std::string k(queue);
+  if (p == priority::high) k += ":high";
+  if (p == priority::low) k += ":low";
+  return k;
+}
+// Highest first: the order workers take from.
+inline std::array<std::string, 3> lists(std::string_view queue) {
+  return {list(queue, priority::high), list(queue, priority::normal), list(queue, priority::low)};
+}
+inline std::string bell(std::string_view queue) { return std::string(queue) + ":bell"; }
+inline std::string dead(std::string_view queue) { return std::string(queue) + ":dead"; }
+inline constexpr std::string_view workers = "tempest:workers";
+inline std::string heartbeat(std::string_view worker_id) { return "tempest:worker:" + std::string(worker_id); }
+inline std::string processing(std::string_view worker_id) { return "tempest:processing:" + std::string(worker_id); }
+inline constexpr long long bell_keep = 1024;
+
+inline std::string_view name(priority p) {
+  return p == priority::high ? "high" : p == priority::low ? "low" : "normal";
+}
+// "high", "normal", "low" -> priority; false for anything else.
+inline bool parse(std::string_view s, priority& p) {
+  if (s == "high") p = priority::high;
+  else if (s == "normal") p = priority::normal;
+  else if (s == "low") p = priority::low;
+  else return false;
+  return true;
+}
+
+}  // namespace tempest::queue_keys
