@@ -13,6 +13,7 @@
 //
 // API summary
 //   worker_options            --redis --queue --concurrency --batch --log-level --answer-password
+//                             --mode reliable|plain (--plain) --heartbeat-ttl --max-attempts
 //                             (and --config FILE.toml with the same keys)
 //     from_args(argc, argv, description[, extra_flags])   parse or exit with one clear line
 //   worker(options)
@@ -43,6 +44,7 @@
 // args() and answer::send use Boost.JSON: include <boost/json.hpp> where you use them.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -78,6 +80,18 @@ struct worker_options {
   std::string log_level = "info"; // trace, debug, info, warn, error, off
   // Sent with AUTH to every answer endpoint when not empty. Default: $TEMPEST_ANSWER_PASSWORD.
   std::string answer_password;
+  // How jobs are taken (docs/protocol.md section 8):
+  //   reliable  (default) at-least-once: each job taken is moved into tempest:processing:<id>
+  //             by one script, a heartbeat thread keeps tempest:worker:<id> alive, and the jobs
+  //             of workers that died are re-queued by the reaper (include/tempest/reliable.hpp)
+  //   plain     at-most-once, the original way: one BLMPOP over the three priority lists
+  enum class delivery { reliable, plain };
+  delivery mode = delivery::reliable;
+  // Reliable mode: the heartbeat key lives this long (refreshed every third of it); the jobs of
+  // a worker killed at t are back on the queue by t + 2 * heartbeat_ttl.
+  std::chrono::milliseconds heartbeat_ttl{3000};
+  // Reliable mode: worker deaths after which a job goes to <queue>:dead instead of back.
+  int max_attempts = 3;
 
   // Defaults, with the environment variables above applied.
   worker_options();
@@ -176,6 +190,9 @@ class worker {
 
   const worker_options& options() const noexcept { return options_; }
 
+  // Jobs dropped without being handled because their "deadline" (unix ms) had passed.
+  std::uint64_t expired_jobs() const noexcept { return expired_.load(std::memory_order_relaxed); }
+
  private:
   friend class detail::worker_lane;
   bool stopping() const noexcept;
@@ -185,6 +202,7 @@ class worker {
   std::vector<std::pair<std::string, job_handler>> handlers_;  // few actions: a linear scan
   std::atomic<bool> stop_{false};
   std::atomic<bool> fatal_{false};  // a lane hit an error that retrying cannot fix
+  std::atomic<std::uint64_t> expired_{0};  // see expired_jobs()
 };
 
 }  // namespace tempest

@@ -35,6 +35,9 @@ struct request_access {
 int encode_url_answer(const response& res, std::string& out);
 // Appends the answer sent for a non-url job whose handler threw before answering.
 void encode_error_answer(std::string& out);
+// True when the job is a "url" job whose request carries "deadline" (unix ms) before now_ms:
+// nobody waits for it any more (the front answered 504), so it is dropped unstarted.
+bool deadline_passed(const job& j, std::int64_t now_ms);
 // Writes the job id as decimal text into buf (at least 21 bytes); returns the text.
 std::string_view format_job_id(std::int64_t id, char* buf);
 // Percent-decoding of a query component ('+' is a space); invalid escapes stay as they are.

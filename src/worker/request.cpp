@@ -130,6 +130,18 @@ const char* job_access::decode(const boost::json::value& v, job& j) {
   return nullptr;
 }
 
+bool deadline_passed(const job& j, std::int64_t now_ms) {
+  if (j.action() != "url" || j.args().empty()) return false;
+  const auto* o = j.args()[0].if_object();
+  if (!o) return false;
+  const auto* d = o->if_contains("deadline");
+  if (!d) return false;
+  if (d->is_int64()) return d->get_int64() < now_ms;
+  if (d->is_uint64()) return false;  // beyond int64: far future
+  if (d->is_double()) return d->get_double() < static_cast<double>(now_ms);
+  return false;  // null or not a number: no deadline
+}
+
 const char* request_access::decode(const job& j, request& req, std::string& body_buf) {
   req.method_ = req.url_ = req.path_ = req.query_ = req.body_ = {};
   req.remote_addr_ = req.http_version_ = {};

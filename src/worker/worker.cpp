@@ -33,7 +33,10 @@
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <deque>
@@ -41,8 +44,11 @@
 #include <thread>
 
 #include "core/log.hpp"
+#include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
+#include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
+#include "worker/reliable_scripts.hpp"
 
 namespace tempest {
 namespace {
@@ -62,6 +68,16 @@ constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane
 constexpr std::size_t max_answer_conns = 64;      // per lane
 constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
 
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
 std::atomic<bool> signal_stop{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 extern "C" void on_stop_signal(int) { signal_stop.store(true, std::memory_order_relaxed); }
@@ -71,17 +87,12 @@ spdlog::logger& logger() {
   return *l;
 }
 
-struct reply_free {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-struct context_free {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
 struct command_free {
   void operator()(char* c) const { redisFreeCommand(c); }
 };
-using reply_ptr = std::unique_ptr<redisReply, reply_free>;
-using context_ptr = std::unique_ptr<redisContext, context_free>;
+using detail::context_ptr;
+using detail::reply_ptr;
+using detail::reply_text;
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
@@ -89,14 +100,12 @@ timeval to_timeval(std::chrono::milliseconds d) {
 
 // A command through hiredis (blocking). nullptr on an I/O error (c->errstr says which).
 reply_ptr command(redisContext* c, std::initializer_list<std::string_view> args) {
-  const char* argv[8];
-  std::size_t lens[8];
+  const char* argv[12];
+  std::size_t lens[12];
   int n = 0;
   for (auto a : args) { argv[n] = a.data(); lens[n] = a.size(); ++n; }
   return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
 }
-
-std::string_view reply_text(const redisReply* r) { return {r->str, r->len}; }
 
 // SIGINT and SIGTERM ask for a stop while run() runs; SIGPIPE is ignored (EPIPE is handled).
 class signal_guard {
@@ -155,6 +164,11 @@ class answer_conn {
       return;
     }
     if (pending_.size() >= max_pending_answers) collect();
+  }
+
+  // Writes what send() queued without flush_now (the replies stay for collect()).
+  void flush_out() {
+    if (ctx_ && !pending_.empty() && !flush()) recover();
   }
 
   // Reads the replies of every answer sent so far.
@@ -311,20 +325,28 @@ namespace detail {
 // One thread's job loop (see the top of the file).
 class worker_lane final : public answer_sink {
  public:
-  worker_lane(worker& w, int index, redis_endpoint ep)
+  worker_lane(worker& w, int index, redis_endpoint ep, std::string id)
       : w_(w), index_(index), ep_(std::move(ep)), batch_text_(std::to_string(w.options_.batch)),
+        lists_(queue_keys::lists(w.options_.queue)), reliable_(!id.empty()), id_(std::move(id)),
+        processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
+        bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
         arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
     while (!w_.stopping()) {
       if (!redis_ && !connect_redis()) break;
-      pop();
+      if (reliable_) take();
+      else pop();
       batch_started_ = clock_type::now();
       // Jobs already taken are always handled and answered, even when a stop came meanwhile.
-      for (auto payload : batch_) handle(payload);
+      for (std::size_t i = 0; i < batch_.size(); ++i) {
+        handle(batch_[i]);
+        if (reliable_) complete(i);
+      }
       collect_answers();
     }
     collect_answers();
+    if (reliable_) release_processing();
   }
 
   // Answers of a batch are written together (one write per front per batch) unless the batch
@@ -395,6 +417,7 @@ class worker_lane final : public answer_sink {
       logger().warn("[w{}] lost the connection to Redis at {}: {}; reconnecting", index_, ep_.to_string(), redis_->errstr);
     redis_down_logged_ = true;
     redis_.reset();
+    pending_replies_ = 0;
   }
 
   void sleep_backoff() {
@@ -403,13 +426,16 @@ class worker_lane final : public answer_sink {
     backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, backoff_max);
   }
 
-  // Takes up to --batch jobs into batch_ (views into replies_), waiting up to 1 s for one.
+  // ---- plain mode (at-most-once) -----------------------------------------------------------
+
+  // Takes up to --batch jobs into batch_ (views into replies_), waiting up to 1 s for one; from
+  // the first non-empty of <queue>:high, <queue>, <queue>:low (BLMPOP and BLPOP check their keys
+  // in order).
   void pop() {
     batch_.clear();
     replies_.clear();
-    const std::string& queue = w_.options_.queue;
-    reply_ptr r = use_blmpop_ ? command(redis_.get(), {"BLMPOP", pop_timeout, "1", queue, "LEFT", "COUNT", batch_text_})
-                              : command(redis_.get(), {"BLPOP", queue, pop_timeout});
+    reply_ptr r = use_blmpop_ ? command(redis_.get(), {"BLMPOP", pop_timeout, "3", lists_[0], lists_[1], lists_[2], "LEFT", "COUNT", batch_text_})
+                              : command(redis_.get(), {"BLPOP", lists_[0], lists_[1], lists_[2], pop_timeout});
     if (!r) return redis_lost();
     if (r->type == REDIS_REPLY_ERROR) {
       if (use_blmpop_ && reply_text(r.get()).starts_with("ERR unknown command")) {
@@ -429,8 +455,9 @@ class worker_lane final : public answer_sink {
         batch_.push_back(reply_text(jobs));
       }
     }
+    std::string from = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(reply_text(r->element[0])) : "";
     replies_.push_back(std::move(r));
-    if (!use_blmpop_ && !batch_.empty() && w_.options_.batch > 1 && use_lpop_count_) pop_more(queue);
+    if (!use_blmpop_ && !batch_.empty() && w_.options_.batch > 1 && use_lpop_count_) pop_more(from);
     pop_error_logged_ = false;
     backoff_ = backoff_min;
   }
@@ -448,6 +475,97 @@ class worker_lane final : public answer_sink {
       for (std::size_t i = 0; i < r->elements; ++i)
         if (r->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(reply_text(r->element[i]));
     replies_.push_back(std::move(r));
+  }
+
+  // ---- reliable mode (at-least-once; docs/protocol.md section 8) -----------------------------
+  //
+  //   take      EVALSHA take_script: DEL what the processing list still holds (the previous
+  //             batch, all handled), move up to --batch jobs from the highest non-empty list
+  //             into it, beat; nothing taken -> BLPOP <queue>:bell 1, then take again
+  //   complete  a job finished while later jobs of a long batch wait (the batch has run over
+  //             answer_flush_delay): its answers are flushed, then LREM processing 1 <entry>
+  //             is written (its reply read with the next take); any other job is completed by
+  //             the next take's DEL, in the same round trip
+  //   stop      DEL the processing list (everything in it was handled); the heartbeat thread
+  //             then unregisters the id
+
+  void take() {
+    batch_.clear();
+    entries_.clear();
+    replies_.clear();
+    if (!take_once() || !batch_.empty() || w_.stopping()) return;
+    reply_ptr r = command(redis_.get(), {"BLPOP", bell_, pop_timeout});  // a token is only a wake-up
+    if (!r) return redis_lost();
+    if (r->type == REDIS_REPLY_ARRAY) take_once();
+  }
+
+  bool take_once() {
+    if (take_sha_.empty()) {
+      std::string err;
+      take_sha_ = load_script(redis_.get(), take_script, err);
+      if (take_sha_.empty()) {
+        if (redis_->err) redis_lost();
+        else pop_failed("SCRIPT LOAD: " + err);
+        return false;
+      }
+    }
+    append_script(redis_.get(), take_sha_,
+                  {lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_, queue_keys::workers, bell_},
+                  {batch_text_, ttl_text_, id_, w_.options_.queue});
+    if (!drain_replies()) return false;  // the LREMs written before
+    void* raw = nullptr;
+    if (redisGetReply(redis_.get(), &raw) != REDIS_OK) {
+      redis_lost();
+      return false;
+    }
+    reply_ptr r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_ERROR) {
+      if (reply_text(r.get()).starts_with("NOSCRIPT")) take_sha_.clear();  // SCRIPT FLUSH: load again
+      else pop_failed(reply_text(r.get()));
+      return false;
+    }
+    for (std::size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
+      std::string_view entry = reply_text(r->element[i]);
+      entry_parts parts;
+      entries_.push_back(entry);
+      batch_.push_back(split_entry(entry, parts) ? parts.payload : entry);
+    }
+    replies_.push_back(std::move(r));
+    pop_error_logged_ = false;
+    backoff_ = backoff_min;
+    return true;
+  }
+
+  void complete(std::size_t i) {
+    if (i + 1 >= batch_.size() || clock_type::now() - batch_started_ <= answer_flush_delay) return;
+    for (auto& c : conns_) c->flush_out();  // the answer is out before the job leaves processing
+    std::string_view entry = entries_[i];
+    const char* argv[4] = {"LREM", processing_.c_str(), "1", entry.data()};
+    std::size_t lens[4] = {4, processing_.size(), 1, entry.size()};
+    redisAppendCommandArgv(redis_.get(), 4, argv, lens);
+    ++pending_replies_;
+    int done = 0;
+    do {
+      if (redisBufferWrite(redis_.get(), &done) != REDIS_OK) return redis_lost();
+    } while (!done);
+  }
+
+  // Reads the replies of the commands written without waiting (LREMs).
+  bool drain_replies() {
+    for (; pending_replies_ > 0; --pending_replies_) {
+      void* raw = nullptr;
+      if (redisGetReply(redis_.get(), &raw) != REDIS_OK) {
+        redis_lost();
+        return false;
+      }
+      freeReplyObject(raw);
+    }
+    return true;
+  }
+
+  void release_processing() {
+    if (!redis_ || !drain_replies()) return;
+    if (!command(redis_.get(), {"DEL", processing_})) redis_lost();
   }
 
   void pop_failed(std::string_view err) {
@@ -471,6 +589,11 @@ class worker_lane final : public answer_sink {
     job j;
     if (const char* err = job_access::decode(v, j)) {
       logger().warn("[w{}] skipping a malformed job ({}): {:.120}", index_, err, payload);
+      return;
+    }
+    if (deadline_passed(j, unix_now_ms())) {
+      w_.expired_.fetch_add(1, std::memory_order_relaxed);
+      logger().debug("[w{} j{}] deadline passed before the job started; dropped", index_, j.id());
       return;
     }
     if (j.action() == "url" && w_.request_handler_) return handle_request(j);
@@ -567,6 +690,17 @@ class worker_lane final : public answer_sink {
   const redis_endpoint ep_;
   context_ptr redis_;
   std::string batch_text_;           // --batch as the COUNT argument
+  const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
+  // Reliable mode (all empty in plain mode).
+  const bool reliable_;
+  const std::string id_;             // host:pid:lane
+  const std::string processing_;     // tempest:processing:<id>
+  const std::string heartbeat_key_;  // tempest:worker:<id>
+  const std::string bell_;           // <queue>:bell
+  const std::string ttl_text_;       // --heartbeat-ttl in ms
+  std::string take_sha_;             // of take_script, once loaded
+  int pending_replies_ = 0;          // LREMs written, replies not read yet
+  std::vector<std::string_view> entries_;  // reliable: the in-flight entry of each batch_ job
   bool use_blmpop_ = true;           // false on a Redis before 7.0
   bool use_lpop_count_ = true;       // false on a Redis before 6.2
   std::chrono::milliseconds backoff_ = backoff_min;
@@ -644,11 +778,24 @@ int worker::run() {
   signal_stop.store(false);
   fatal_.store(false);
   signal_guard signals;
-  logger().info("taking jobs from '{}' at {} (concurrency {}, batch {})", options_.queue, ep.to_string(),
-                options_.concurrency, options_.batch);
-  auto run_lane = [this, &ep](int index) {
+  const bool reliable = options_.mode == worker_options::delivery::reliable;
+  std::vector<std::string> ids;  // one per lane, reliable mode only
+  if (reliable) {
+    std::string host = host_name();
+    for (int i = 0; i < options_.concurrency; ++i) ids.push_back(detail::make_worker_id(host, getpid(), i));
+  }
+  logger().info("taking jobs from '{}' at {} (concurrency {}, batch {}, {})", options_.queue, ep.to_string(),
+                options_.concurrency, options_.batch,
+                reliable ? fmt::format("reliable: ids {}:0.., heartbeat {} ms, {} attempts", ids[0].substr(0, ids[0].rfind(':')),
+                                       options_.heartbeat_ttl.count(), options_.max_attempts)
+                         : std::string("plain"));
+  std::unique_ptr<detail::heartbeat> beats;
+  if (reliable)
+    beats = std::make_unique<detail::heartbeat>(ep, ids, options_.heartbeat_ttl,
+                                                reap_options{options_.max_attempts, options_.answer_password});
+  auto run_lane = [this, &ep, &ids](int index) {
     try {
-      auto lane = std::make_unique<detail::worker_lane>(*this, index, ep);
+      auto lane = std::make_unique<detail::worker_lane>(*this, index, ep, ids.empty() ? std::string() : ids[index]);
       lane->run();
     } catch (const std::exception& e) {
       logger().critical("[w{}] stopped by an unexpected error: {}", index, e.what());
@@ -663,6 +810,7 @@ int worker::run() {
     for (int i = 0; i < options_.concurrency; ++i) threads.emplace_back(run_lane, i);
     for (auto& t : threads) t.join();
   }
+  if (beats) beats->stop();  // after the lanes: their jobs are answered; unregister
   stop_.store(false);  // run() may be called again
   logger().info("stopped");
   return fatal_.load() ? 1 : 0;

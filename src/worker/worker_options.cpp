@@ -1,6 +1,7 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
-// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password, and
-// --config FILE.toml with the same keys. Precedence: default < environment (TEMPEST_REDIS,
+// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password --mode
+// --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys; --plain is a
+// shorthand flag for --mode plain (not in the table: it takes no value). Precedence: default < environment (TEMPEST_REDIS,
 // TEMPEST_ANSWER_PASSWORD) < config file < flag.
 //
 //   auto o = worker_options::from_args(argc, argv, "what the program does");  // exits on error
@@ -17,6 +18,7 @@
 #include <stdexcept>
 
 #include "core/config.hpp"
+#include "core/duration.hpp"
 #include "core/redis_url.hpp"
 #include "tempest/worker.hpp"
 
@@ -46,6 +48,7 @@ void add_settings(settings_table& t, worker_options& o) {
   t.add({"queue", "NAME", d.queue, "Redis list the jobs are taken from",
          [&o](const std::string& v) {
            if (v.empty()) throw std::invalid_argument("the queue name is empty");
+           if (v.find('\n') != std::string::npos) throw std::invalid_argument("the queue name holds a line break");
            o.queue = v;
          }});
   t.add({"concurrency", "INT", std::to_string(d.concurrency),
@@ -62,6 +65,25 @@ void add_settings(settings_table& t, worker_options& o) {
   t.add({"answer-password", "TEXT", "",
          "password sent with AUTH to the fronts' answer endpoints [default: $TEMPEST_ANSWER_PASSWORD]",
          [&o](const std::string& v) { o.answer_password = v; }});
+  t.add({"mode", "MODE", "reliable",
+         "reliable: at-least-once (in-flight jobs recorded, re-queued when a worker dies); "
+         "plain: at-most-once BLMPOP, the original way (--plain says the same)",
+         [&o](const std::string& v) {
+           if (v == "reliable") o.mode = worker_options::delivery::reliable;
+           else if (v == "plain") o.mode = worker_options::delivery::plain;
+           else throw std::invalid_argument("'" + v + "' is not reliable or plain");
+         }});
+  t.add({"heartbeat-ttl", "DURATION", format_duration(d.heartbeat_ttl),
+         "reliable mode: a worker silent this long is dead, its jobs re-queued (within twice this)",
+         [&o](const std::string& v) {
+           auto ttl = parse_duration(v);
+           if (ttl < std::chrono::milliseconds(300) || ttl > std::chrono::hours(1))
+             throw std::invalid_argument("'" + v + "' is not between 300ms and 1h");
+           o.heartbeat_ttl = ttl;
+         }});
+  t.add({"max-attempts", "INT", std::to_string(d.max_attempts),
+         "reliable mode: worker deaths after which a job goes to <queue>:dead",
+         [&o](const std::string& v) { o.max_attempts = parse_int_in(v, 1, 1000); }});
 }
 
 std::string program_name(int argc, const char* const* argv) {
@@ -82,8 +104,11 @@ worker_options worker_options::parse(CLI::App& app, int argc, const char* const*
   settings_table table;
   add_settings(table, o);
   table.add_to(app);
+  bool plain = false;
+  app.add_flag("--plain", plain, "the same as --mode plain (at-most-once, the original BLMPOP way)");
   app.parse(argc, argv);
   table.resolve();  // throws config_error naming the key
+  if (plain) o.mode = delivery::plain;
   // The environment is not checked by the table: say which variable is wrong.
   if (app.count("--redis") == 0) {
     try {
