@@ -25,7 +25,10 @@ const block_ptr keepalive_block = std::make_shared<const std::string>(":\n\n");
 
 sse_subscriber::sse_subscriber(shard& sh, asio::ip::tcp::socket socket, std::vector<std::string> channels)
     : sh_(sh), socket_(std::move(socket)), channels_(std::move(channels)), cursors_(channels_.size(), "0"),
-      wake_(sh.ioc) {}
+      wake_(sh.ioc) {
+  error_code ec;
+  socket_.non_blocking(true, ec);  // enqueue() writes directly when the socket can take it
+}
 
 std::string sse_subscriber::cursor_text(std::size_t first) const {
   std::string out = channels_[first] + "=" + cursors_[first];
@@ -50,6 +53,16 @@ void sse_subscriber::enqueue(block_ptr block) {
     log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent", cursor_text(0), queued_bytes_);
     request_close();
     return;
+  }
+  if (!writing_ && queue_.empty()) {
+    // Fan-out fast path: one non-blocking send, no handler, no allocation. Only what the
+    // socket does not take waits in the queue for the write loop.
+    error_code ec;
+    std::size_t n = socket_.write_some(asio::buffer(*block), ec);
+    if (ec && ec != asio::error::would_block) return request_close();
+    queued_bytes_ -= n;
+    if (n == block->size()) return;
+    front_sent_ = n;
   }
   queue_.push_back(std::move(block));
   if (!writing_) do_write();
@@ -104,11 +117,13 @@ void sse_subscriber::do_write() {
   writing_ = true;
   write_bufs_.clear();
   std::size_t n = std::min(queue_.size(), max_gather);
-  for (std::size_t i = 0; i < n; ++i) write_bufs_.push_back(asio::buffer(*queue_[i]));
+  write_bufs_.push_back(asio::buffer(*queue_[0]) + front_sent_);
+  for (std::size_t i = 1; i < n; ++i) write_bufs_.push_back(asio::buffer(*queue_[i]));
   asio::async_write(socket_, write_bufs_, [self = shared_from_this(), n](error_code ec, std::size_t bytes) {
     self->writing_ = false;
     if (ec) return self->request_close();
     self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(n));
+    self->front_sent_ = 0;
     self->queued_bytes_ -= bytes;
     if (!self->queue_.empty()) return self->do_write();
     if (self->close_after_write_) self->request_close();

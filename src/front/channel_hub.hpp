@@ -66,7 +66,8 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
   std::vector<std::string> channels_;
   std::vector<std::string> cursors_;
   std::vector<block_ptr> queue_;  // unsent blocks, in order
-  std::size_t queued_bytes_ = 0;  // bounded by --sse-max-queue
+  std::size_t front_sent_ = 0;    // bytes of queue_.front() already written
+  std::size_t queued_bytes_ = 0;  // unsent bytes, bounded by --sse-max-queue
   std::vector<boost::asio::const_buffer> write_bufs_;  // the buffers of the write in flight
   struct held_message {
     std::size_t channel;
