@@ -29,6 +29,7 @@ import sys
 # Issue targets: Tempest (a) vs nginx (b).
 RATIO_TARGET_CONNS = 100
 RATIO_TARGET = 0.40
+RELIABLE_TARGET = 0.80  # reliable / plain worker req/s, 1 worker
 P99_TARGET_CONNS = 1000
 P99_TARGET_MS = 100.0
 
@@ -285,7 +286,7 @@ def main():
     checks = []
     tempest_targets = []
     for r in runs:
-        if r["target"] != "nginx" and r["target"] not in tempest_targets:
+        if r["target"] not in ("nginx", "a0") and r["target"] not in tempest_targets:
             tempest_targets.append(r["target"])
     by_key = {(r["target"], r["conns"]): r for r in runs}
     for t in tempest_targets:
@@ -306,6 +307,16 @@ def main():
             ok = r["p99_ms"] < P99_TARGET_MS
             checks.append({"check": name, "target": t, "result": "PASS" if ok else "FAIL",
                            "value": "p99 %s" % _fmt_ms(r["p99_ms"])})
+    # Reliable delivery (the workers' default) against plain BLMPOP (--mode plain), 1 worker.
+    rel, plain = by_key.get(("a1", RATIO_TARGET_CONNS)), by_key.get(("a0", RATIO_TARGET_CONNS))
+    if rel and plain:
+        name = "tempest 1 worker: reliable req/s >= %.2f x plain at -c %d" % (RELIABLE_TARGET, RATIO_TARGET_CONNS)
+        if rel["ok"] and plain["ok"] and rel["rps"] and plain["rps"]:
+            ratio = rel["rps"] / plain["rps"]
+            checks.append({"check": name, "target": "a1", "result": "PASS" if ratio >= RELIABLE_TARGET else "FAIL",
+                           "value": "reliable/plain %.2f" % ratio})
+        else:
+            checks.append({"check": name, "target": "a1", "result": "N/A", "value": None})
     if checks:
         print()
         print("targets:")

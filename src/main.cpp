@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   tempest::cli::add_front_command(app);
   tempest::cli::add_publish_command(app);
+  tempest::cli::add_jobs_command(app);
   tempest::cli::add_angel_command(app);
   tempest::cli::add_status_command(app);
   CLI11_PARSE(app, argc, argv);

@@ -23,8 +23,14 @@
 //     stop()                  thread-safe and async-signal-safe; run() returns after the batch
 //     publisher()             this thread's tempest::publisher on --redis (Server-Sent Events to
 //                             the browsers at /sub/<channel>; include/tempest/publish.hpp)
+//     expired_jobs()          jobs dropped unstarted: their "deadline" (unix ms) had passed
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
 //   answer                    send(json_value), send_json("[1,2]"): one or more answers to a job
+//
+// Delivery: reliable by default (at-least-once; include/tempest/reliable.hpp says how, and how
+// long a dead worker's jobs take to come back): a handler may see a job again after a worker
+// died holding it, except a request the front marked "retry": false, which is answered 502.
+// Jobs are always taken highest priority first (<queue>:high, <queue>, <queue>:low).
 //
 // Threads: with --concurrency 1 handlers run in the thread that called run(), one job after the
 // other. With N > 1, N threads each take their own jobs with their own connections: handlers

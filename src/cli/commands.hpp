@@ -9,6 +9,7 @@ namespace tempest::cli {
 
 void add_front_command(CLI::App& app);
 void add_publish_command(CLI::App& app);
+void add_jobs_command(CLI::App& app);
 void add_angel_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 

@@ -3,10 +3,17 @@
 // Each lane (one per --concurrency thread) owns one blocking hiredis connection to Redis and a
 // cache of connections to the fronts' answer endpoints, and loops:
 //
-//   pop      BLMPOP 1 1 <queue> LEFT COUNT <batch>  (blocks up to 1 s, so a stop is noticed;
-//            BLPOP + LPOP <queue> <n> on a Redis without BLMPOP)
+//   take     reliable mode (default; at-least-once): EVALSHA take_script moves up to <batch> jobs
+//            from the highest non-empty of <queue>:high, <queue>, <queue>:low into
+//            tempest:processing:<host:pid:lane>; when there are none, BLPOP <queue>:bell 1 and
+//            take again (details at "reliable mode" below; scripts in reliable_scripts.hpp; the
+//            heartbeat thread and the reaper in reliable.cpp)
+//   pop      plain mode (--mode plain; at-most-once): BLMPOP 1 3 <queue>:high <queue>
+//            <queue>:low LEFT COUNT <batch> (blocks up to 1 s, so a stop is noticed; BLPOP over
+//            the three + LPOP <list> <n> on a Redis without BLMPOP)
 //   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
-//            call the handler, encode the answer (json_writer) and write it to the job's
+//            drop it unstarted when its "deadline" (unix ms) has passed (counted, logged at
+//            debug), call the handler, encode the answer (json_writer) and write it to the job's
 //            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
 //   collect  read the +OK / -ERR replies of the answers pipelined during the batch
 //
@@ -496,7 +503,7 @@ class worker_lane final : public answer_sink {
     if (!take_once() || !batch_.empty() || w_.stopping()) return;
     reply_ptr r = command(redis_.get(), {"BLPOP", bell_, pop_timeout});  // a token is only a wake-up
     if (!r) return redis_lost();
-    if (r->type == REDIS_REPLY_ARRAY) take_once();
+    if (r->type == REDIS_REPLY_ARRAY && !w_.stopping()) take_once();
   }
 
   bool take_once() {

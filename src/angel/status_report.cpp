@@ -1,0 +1,130 @@
+// Reading the angels' state and the queues for `tempest status` (API and document shapes:
+// status_report.hpp; key names: core/queue_keys.hpp).
+#include "angel/status_report.hpp"
+
+#include "core/queue_keys.hpp"
+
+#include <boost/json/parse.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace tempest::angel {
+namespace {
+
+// Every key matching pattern (SCAN, so a big keyspace is not blocked).
+std::vector<std::string> scan(redis_link& redis, const std::string& pattern) {
+  std::vector<std::string> keys;
+  std::string cursor = "0";
+  do {
+    auto r = redis.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+    if (r.is_error() || r.elements.size() != 2) throw std::runtime_error("SCAN failed: " + r.str);
+    cursor = r.elements[0].str;
+    for (auto& k : r.elements[1].elements) keys.push_back(std::move(k.str));
+  } while (cursor != "0");
+  return keys;
+}
+
+std::vector<resp_value> run(redis_link& redis, const std::vector<std::vector<std::string>>& cmds) {
+  if (cmds.empty()) return {};
+  auto replies = redis.pipeline(cmds);
+  for (const auto& r : replies)
+    if (r.is_error()) throw std::runtime_error("Redis answered: " + r.str);
+  return replies;
+}
+
+std::string text(const boost::json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  return "";
+}
+
+}  // namespace
+
+boost::json::value collect_status(redis_link& redis, const std::vector<std::string>& queues) {
+  boost::json::object doc;
+
+  boost::json::array angels;
+  auto angel_keys = scan(redis, std::string(angel_key_prefix) + "*");
+  std::vector<std::vector<std::string>> gets;
+  for (const auto& k : angel_keys) gets.push_back({"GET", k});
+  for (const auto& r : run(redis, gets)) {
+    if (r.type != resp_value::kind::string) continue;  // expired between SCAN and GET
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.str, ec);
+    if (!ec) angels.push_back(std::move(v));
+  }
+  doc["angels"] = std::move(angels);
+
+  std::vector<std::vector<std::string>> lens;
+  for (const auto& q : queues) {
+    for (const auto& l : queue_keys::lists(q)) lens.push_back({"LLEN", l});
+    lens.push_back({"LLEN", queue_keys::dead(q)});
+  }
+  auto replies = run(redis, lens);
+  boost::json::object qs;
+  for (size_t i = 0; i < queues.size(); ++i) {
+    boost::json::object o;
+    o["high"] = replies[i * 4].integer;
+    o["normal"] = replies[i * 4 + 1].integer;
+    o["low"] = replies[i * 4 + 2].integer;
+    o["dead"] = replies[i * 4 + 3].integer;
+    qs[queues[i]] = std::move(o);
+  }
+  doc["queues"] = std::move(qs);
+
+  const std::string processing_prefix = queue_keys::processing("");
+  auto processing = scan(redis, processing_prefix + "*");
+  std::sort(processing.begin(), processing.end());
+  std::vector<std::vector<std::string>> plens;
+  for (const auto& k : processing) plens.push_back({"LLEN", k});
+  auto counts = run(redis, plens);
+  boost::json::object workers;
+  long long total = 0;
+  for (size_t i = 0; i < processing.size(); ++i) {
+    if (counts[i].integer == 0) continue;
+    workers[processing[i].substr(processing_prefix.size())] = counts[i].integer;
+    total += counts[i].integer;
+  }
+  boost::json::object in_flight;
+  in_flight["total"] = total;
+  in_flight["workers"] = std::move(workers);
+  doc["in_flight"] = std::move(in_flight);
+  return doc;
+}
+
+std::string format_status(const boost::json::value& doc) {
+  std::string out;
+  const auto& angels = doc.at("angels").as_array();
+  if (angels.empty()) out += "no angel running (no tempest:angel:* key)\n";
+  for (const auto& a : angels) {
+    const auto& o = a.as_object();
+    out += fmt::format("angel {}:{} {} config {} reaper {}\n", text(o.at("host")), text(o.at("pid")), text(o.at("state")),
+                       text(o.at("config")), o.contains("reaper") ? text(o.at("reaper")) : "?");
+    out += fmt::format("  {:<16} {:>4} {:>8} {:<9} {:>8}  {}\n", "PROGRAM", "#", "PID", "STATE", "RESTARTS", "LAST EXIT");
+    for (const auto& [name, p] : o.at("programs").as_object())
+      for (const auto& i : p.as_object().at("instances").as_array()) {
+        const auto& io = i.as_object();
+        std::string pid = text(io.at("pid"));
+        out += fmt::format("  {:<16} {:>4} {:>8} {:<9} {:>8}  {}\n", std::string(name), text(io.at("instance")),
+                           pid == "0" ? "-" : pid, text(io.at("state")), text(io.at("restarts")), text(io.at("last_exit")));
+      }
+  }
+  out += fmt::format("{:<24} {:>8} {:>8} {:>8} {:>8}\n", "QUEUE", "HIGH", "NORMAL", "LOW", "DEAD");
+  for (const auto& [name, q] : doc.at("queues").as_object()) {
+    const auto& o = q.as_object();
+    out += fmt::format("{:<24} {:>8} {:>8} {:>8} {:>8}\n", std::string(name), text(o.at("high")), text(o.at("normal")),
+                       text(o.at("low")), text(o.at("dead")));
+  }
+  const auto& f = doc.at("in_flight").as_object();
+  out += "in flight: " + text(f.at("total"));
+  std::string per;
+  for (const auto& [w, n] : f.at("workers").as_object()) per += (per.empty() ? "" : ", ") + std::string(w) + " " + text(n);
+  if (!per.empty()) out += " (" + per + ")";
+  out += "\n";
+  return out;
+}
+
+}  // namespace tempest::angel

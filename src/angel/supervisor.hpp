@@ -1,0 +1,33 @@
+// The angel: supervises the programs of a config (TOML or Procfile), like Mongrel2's procer.
+//
+//   supervisor_options o{.config_path = "angel.toml", .procfile = false, .redis_flag = ""};
+//   int rc = run_angel(o);   // returns after SIGTERM/SIGINT once every child has exited
+//
+// One thread, one poll loop: the signals it handles (SIGCHLD, SIGTERM, SIGINT, SIGHUP) are
+// blocked and read from a signalfd; each turn reaps exited children (waitpid WNOHANG), starts the
+// instances whose backoff is due (restart_policy.hpp decides), SIGKILLs what outlived its stop
+// deadline, runs the reaper every reap-interval (reaper.hpp), and publishes the state to Redis
+// every second (status_report.hpp: tempest:angel:<host>:<pid>, a JSON string with a 3 s TTL).
+//
+// Signals: SIGTERM/SIGINT drain (SIGTERM to every child's process group, SIGKILL after
+// stop-timeout; a second SIGTERM/SIGINT kills at once); SIGHUP reloads the config and applies
+// only the difference (angel_config.hpp diff; failed instances get a new chance).
+//
+// The angel is a child subreaper (PR_SET_CHILD_SUBREAPER): processes a child leaves behind are
+// reaped here, and an instance counts as stopped once its whole process group is gone.
+#pragma once
+#include <string>
+
+namespace tempest::angel {
+
+struct supervisor_options {
+  std::string config_path;  // TOML file, or a Procfile when procfile is set
+  bool procfile = false;
+  std::string redis_flag;   // --redis; wins over the config's redis and $TEMPEST_REDIS
+};
+
+// Exit status: 0 after a drain; 1 when the config cannot be read at start (one line on stderr)
+// or the signals cannot be set up.
+int run_angel(const supervisor_options& options);
+
+}  // namespace tempest::angel

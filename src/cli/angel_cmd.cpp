@@ -1,0 +1,53 @@
+// `tempest angel`: the supervisor (src/angel/supervisor.hpp). Runs the programs of a TOML
+// config or a Procfile, restarts crashed ones with backoff, drains on SIGTERM, reloads on SIGHUP.
+//
+//   tempest angel [--redis URL] [--log-level L] (--config FILE.toml | PROCFILE)
+//
+// Exit status: 0 after a drain; 1 the config cannot be read or signals cannot be set up;
+// 2 bad usage. docs/angel.md is the manual.
+#include "cli/commands.hpp"
+#include "angel/supervisor.hpp"
+#include "core/log.hpp"
+#include "core/redis_url.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace tempest::cli {
+
+void add_angel_command(CLI::App& app) {
+  auto* sub = app.add_subcommand("angel", "Supervise workers and fronts: start, restart with backoff, drain, reload");
+  sub->footer(
+      "Programs come from a TOML file (--config: [programs.NAME] command, count, env, cwd, restart) or a\n"
+      "Procfile (one 'name: command' a line). Children get TEMPEST_REDIS, TEMPEST_PROGRAM, TEMPEST_INSTANCE.\n"
+      "SIGTERM/SIGINT: drain (SIGTERM to children, SIGKILL after stop-timeout). SIGHUP: reload, apply changes.\n"
+      "The state is published to Redis every second for `tempest status`. See docs/angel.md.");
+  static std::string config, procfile, redis, level = "info";
+  sub->add_option("--config", config, "TOML file with [programs.NAME] tables and the global keys")->type_name("FILE");
+  sub->add_option("procfile", procfile, "a Procfile (name: command), instead of --config")->type_name("PROCFILE");
+  sub->add_option("--redis", redis,
+                  "Redis URL for the state and the reaper, passed to children as TEMPEST_REDIS "
+                  "[default: the config's redis, else $TEMPEST_REDIS]");
+  sub->add_option("--log-level", level, "trace, debug, info, warn, error, off [default: info]");
+  sub->callback([] {
+    auto usage = [](const std::string& what) {
+      std::cerr << "tempest angel: " << what << " (see tempest angel --help)\n";
+      throw CLI::RuntimeError(2);
+    };
+    if (config.empty() == procfile.empty()) usage("give one of --config FILE or PROCFILE");
+    try {
+      log::init(level);
+      if (!redis.empty()) parse_redis_url(redis);
+    } catch (const std::invalid_argument& e) {
+      usage(e.what());
+    }
+    angel::supervisor_options o;
+    o.config_path = config.empty() ? procfile : config;
+    o.procfile = config.empty();
+    o.redis_flag = redis;
+    if (int rc = angel::run_angel(o); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace tempest::cli

@@ -1,0 +1,158 @@
+// `tempest jobs`: the dead letters of reliable delivery (jobs that kept killing their workers).
+//
+//   tempest jobs dead  [--redis URL] [--queue NAME] [--json]
+//   tempest jobs retry [--redis URL] [--queue NAME] (--all | N)
+//
+// dead prints one line per record of <queue>:dead, oldest first, numbered from 1: when it died,
+// the worker deaths, the priority, the request (method and url, or the action) with its job id,
+// and the reason; --json prints the records as stored, as one JSON array. retry re-queues
+// record N (the number `jobs dead` shows) or all of them on their priority lists and prints how
+// many. Exit status: 0 done; 1 Redis unreachable or refusing; 2 bad usage, or N not found.
+// The work is the library's (include/tempest/reliable.hpp), the same the worker libraries use.
+#include "cli/commands.hpp"
+#include "tempest/reliable.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+namespace tempest::cli {
+namespace {
+
+constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
+
+struct jobs_args {
+  std::string redis;         // --redis, else $TEMPEST_REDIS, else default_redis_url
+  std::string queue = "tempest";
+  bool json = false;         // dead --json
+  bool all = false;          // retry --all
+  std::string number;        // retry N, as typed
+};
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::cerr << "tempest jobs: " << what << " (see tempest jobs --help)\n";
+  throw CLI::RuntimeError(2);
+}
+
+std::string redis_url(const jobs_args& a) {
+  if (!a.redis.empty()) return a.redis;
+  if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) return env;
+  return default_redis_url;
+}
+
+// "GET /path (j123)" for a url job, "<action> (j123)" otherwise, "?" when unreadable.
+std::string describe_job(const std::string& payload) {
+  boost::json::error_code ec;
+  auto v = boost::json::parse(payload, ec);
+  if (ec || !v.is_array() || v.as_array().size() < 4) return "? (not a job)";
+  const auto& a = v.as_array();
+  std::string out = a[0].is_string() ? std::string(a[0].as_string()) : "?";
+  if (out == "url" && a[1].is_array() && !a[1].as_array().empty() && a[1].as_array()[0].is_object()) {
+    const auto& req = a[1].as_array()[0].as_object();
+    auto field = [&](const char* k) {
+      auto* f = req.if_contains(k);
+      return f && f->is_string() ? std::string(f->as_string()) : std::string("?");
+    };
+    out = field("method") + " " + field("url");
+  }
+  out += " (j" + boost::json::serialize(a[3]) + ")";
+  return out;
+}
+
+std::string format_time(long long ms) {
+  if (ms <= 0) return "?";
+  std::chrono::sys_time<std::chrono::milliseconds> t{std::chrono::milliseconds(ms)};
+  return fmt::format("{:%Y-%m-%d %H:%M:%S}Z", std::chrono::floor<std::chrono::seconds>(t));
+}
+
+void run_dead(const jobs_args& a) {
+  auto records = list_dead_jobs(redis_url(a), a.queue);
+  if (a.json) {
+    std::cout << "[";
+    for (std::size_t i = 0; i < records.size(); ++i) std::cout << (i ? ",\n " : "") << records[i].record;
+    std::cout << "]\n" << std::flush;
+    return;
+  }
+  if (records.empty()) {
+    std::cout << "no dead jobs in " << a.queue << ":dead\n";
+    return;
+  }
+  std::cout << fmt::format("{:>4}  {:<20}  {:>8}  {:<8}  {:<40}  {}\n", "N", "dead since", "attempts", "priority", "job",
+                           "reason");
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& d = records[i];
+    std::cout << fmt::format("{:>4}  {:<20}  {:>8}  {:<8}  {:<40}  {}\n", i + 1, format_time(d.time_ms), d.attempts,
+                             d.priority, describe_job(d.job), d.reason);
+  }
+  std::cout << std::flush;
+}
+
+void run_retry(const jobs_args& a) {
+  if (a.all == !a.number.empty()) usage_error("retry takes --all or one number N (from tempest jobs dead)");
+  std::optional<long long> index;
+  if (!a.all) {
+    long long n = 0;
+    auto [end, ec] = std::from_chars(a.number.data(), a.number.data() + a.number.size(), n);
+    if (ec != std::errc{} || end != a.number.data() + a.number.size() || n < 1)
+      usage_error("'" + a.number + "' is not a number from 1 (as tempest jobs dead shows)");
+    index = n - 1;
+  }
+  long long done = retry_dead_jobs(redis_url(a), a.queue, index);
+  if (!a.all && done == 0) {
+    std::cerr << "tempest jobs: no dead job number " << a.number << " in " << a.queue << ":dead\n";
+    throw CLI::RuntimeError(2);
+  }
+  std::cout << "re-queued " << done << (done == 1 ? " job\n" : " jobs\n") << std::flush;
+}
+
+// Runs f, turning library errors into the exit codes of the top of the file.
+template <typename F>
+void guarded(F f) {
+  try {
+    f();
+  } catch (const CLI::Error&) {  // our own exit codes (a std::runtime_error too)
+    throw;
+  } catch (const std::invalid_argument& e) {  // bad URL
+    usage_error(e.what());
+  } catch (const std::runtime_error& e) {     // Redis unreachable, refusing, erroring
+    std::cerr << "tempest jobs: " << e.what() << "\n";
+    throw CLI::RuntimeError(1);
+  }
+}
+
+void add_common(CLI::App* sub, jobs_args& a) {
+  sub->add_option("--redis", a.redis,
+                  std::string("Redis URL [default: $TEMPEST_REDIS, else ") + default_redis_url + "]");
+  sub->add_option("--queue", a.queue, "the queue whose dead letters (<queue>:dead) to use")->capture_default_str();
+}
+
+}  // namespace
+
+void add_jobs_command(CLI::App& app) {
+  auto* jobs = app.add_subcommand("jobs", "Dead letters of reliable delivery: list them, re-queue them");
+  jobs->require_subcommand(1);
+  static jobs_args args;
+
+  auto* dead = jobs->add_subcommand("dead", "List the jobs that kept killing their workers (<queue>:dead)");
+  add_common(dead, args);
+  dead->add_flag("--json", args.json, "print the records as stored, as one JSON array");
+  dead->callback([] { guarded([] { run_dead(args); }); });
+
+  auto* retry = jobs->add_subcommand("retry", "Re-queue dead jobs on their priority lists");
+  add_common(retry, args);
+  retry->add_flag("--all", args.all, "every dead job of the queue");
+  retry->add_option("N", args.number, "the number tempest jobs dead shows");
+  retry->callback([] { guarded([] { run_retry(args); }); });
+}
+
+}  // namespace tempest::cli
