@@ -13,21 +13,6 @@ timeval to_timeval(std::chrono::milliseconds d) {
   return timeval{static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>((d.count() % 1000) * 1000)};
 }
 
-resp_value to_value(const redisReply* r) {
-  resp_value v;
-  switch (r->type) {
-    case REDIS_REPLY_STRING: v.type = resp_value::kind::string; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: v.type = resp_value::kind::status; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: v.type = resp_value::kind::error; v.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: v.type = resp_value::kind::integer; v.integer = r->integer; break;
-    case REDIS_REPLY_ARRAY:
-      v.type = resp_value::kind::array;
-      for (size_t i = 0; i < r->elements; ++i) v.elements.push_back(to_value(r->element[i]));
-      break;
-    default: break;
-  }
-  return v;
-}
 
 void append(redisContext* c, const std::vector<std::string>& argv) {
   std::vector<const char*> a;
@@ -85,7 +70,7 @@ std::vector<resp_value> redis_link::pipeline(const std::vector<std::vector<std::
       throw std::runtime_error(fmt::format("lost the connection to Redis at {}: {}", ep_.to_string(),
                                            why.empty() ? "no reply in time" : why));
     }
-    out.push_back(to_value(static_cast<redisReply*>(raw)));
+    out.push_back(convert_reply(static_cast<redisReply*>(raw)));
     freeReplyObject(raw);
   }
   return out;

@@ -7,6 +7,8 @@
 // never inject headers or split the response. Framing headers (content-length,
 // transfer-encoding, connection, keep-alive, upgrade) are dropped: the front frames responses.
 #pragma once
+#include "core/http_text.hpp"
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,7 +25,7 @@ struct http_answer {
 // Returns true and fills out, or false with a short reason in why (sent back to the worker).
 bool parse_answer(std::string_view json, http_answer& out, std::string& why);
 
-bool is_token(std::string_view s);
-bool is_safe_header_value(std::string_view s);
+using tempest::is_safe_header_value;
+using tempest::is_token;
 
 }  // namespace tempest::front

@@ -24,19 +24,14 @@
 #include <thread>
 #include <vector>
 
+#include "core/hiredis_ptr.hpp"
 #include "core/redis_url.hpp"
 #include "tempest/reliable.hpp"
 
 namespace tempest::detail {
 
-struct reply_free {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-struct context_free {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_free>;
-using context_ptr = std::unique_ptr<redisContext, context_free>;
+using ::tempest::context_ptr;
+using ::tempest::reply_ptr;
 
 inline std::string_view reply_text(const redisReply* r) { return {r->str, r->len}; }
 

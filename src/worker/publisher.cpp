@@ -29,6 +29,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "core/hiredis_ptr.hpp"
 #include "core/history.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
@@ -47,14 +48,6 @@ static_assert(publish_options{}.history_count == history::default_count,
 static_assert(publish_options{}.history_age.count() == history::default_age_ms,
               "publish.hpp's default must be history::default_age_ms");
 
-struct reply_free {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-struct context_free {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using reply_ptr = std::unique_ptr<redisReply, reply_free>;
-using context_ptr = std::unique_ptr<redisContext, context_free>;
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/http_text.hpp"
 #include "core/json_writer.hpp"
 #include "worker/job_codec.hpp"
 
@@ -29,22 +30,7 @@ bool iequals(std::string_view a, std::string_view b) {
 
 std::string_view view(const boost::json::string& s) { return {s.data(), s.size()}; }
 
-// RFC 9110 token characters: what a header name may hold.
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
-
-bool is_header_value(std::string_view s) {
-  for (char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
-  return is_valid_utf8(s);
-}
+bool is_header_value(std::string_view s) { return is_safe_header_value(s) && is_valid_utf8(s); }
 
 bool is_valid_header(const std::pair<std::string, std::string>& h) {
   return is_token(h.first) && is_header_value(h.second);
