@@ -3,7 +3,8 @@
 //    "http_version", "worker_pid"}
 // as application/json. body_base64 is the base64 of the raw body bytes, so tests can check
 // that binary bodies travel intact. Special paths:
-//   /sleep?ms=N     sleeps N ms (at most 60 s) before answering
+//   /sleep?ms=N     sleeps N ms (at most 60 s) before answering; stops early, answering
+//                   "cancelled", when the request is cancelled (req.cancelled(), polled every 50 ms)
 //   /status?code=N  answers with status N
 //
 // Takes the standard worker flags (--help lists them).
@@ -31,8 +32,17 @@ long number_param(const tempest::request& req, std::string_view name, long fallb
 }
 
 void echo(const tempest::request& req, tempest::response& res) {
-  if (req.path() == "/sleep")
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp(number_param(req, "ms", 0), 0L, 60000L)));
+  if (req.path() == "/sleep") {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(number_param(req, "ms", 0), 0L, 60000L));
+    while (std::chrono::steady_clock::now() < until) {
+      if (req.cancelled()) {  // nobody waits any more: stop the long work early
+        res.body = "cancelled";
+        return;
+      }
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(until - std::chrono::steady_clock::now(),
+                                                                                std::chrono::milliseconds(50)));
+    }
+  }
   if (req.path() == "/status") res.status = static_cast<int>(number_param(req, "code", 200));
 
   boost::json::object headers;

@@ -23,7 +23,15 @@ namespace tempest {
 
 namespace detail {
 struct request_access;
-}
+// Asks whether the front cancelled a job (see request::cancelled); implemented by the worker.
+class cancel_probe {
+ public:
+  virtual bool is_cancelled(std::string_view respond_to, std::int64_t job_id) const = 0;
+
+ protected:
+  ~cancel_probe() = default;
+};
+}  // namespace detail
 
 class request {
  public:
@@ -57,6 +65,12 @@ class request {
   // when absent. Allocates: not for loops over many names.
   std::optional<std::string> query_param(std::string_view name) const;
 
+  // True when nobody waits for this answer any more: its deadline passed (the front answered
+  // 504), or the front cancelled the job because the client went away. The second check asks
+  // Redis (one round trip on a connection of its own): call it between steps of long work, not
+  // in a tight loop. A long handler that sees it can stop early; its answer would be dropped.
+  bool cancelled() const;
+
  private:
   friend struct detail::request_access;
 
@@ -69,6 +83,9 @@ class request {
   std::string_view remote_addr_;
   std::string_view http_version_;
   std::int64_t job_id_ = 0;
+  std::string_view respond_to_;
+  std::int64_t deadline_ms_ = 0;                    // 0: none
+  const detail::cancel_probe* probe_ = nullptr;     // set by the worker lane
 };
 
 }  // namespace tempest

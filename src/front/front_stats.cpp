@@ -18,6 +18,7 @@ std::string front_stats::info_text() const {
   line("answers_unknown", answers_unknown);
   line("answers_invalid", answers_invalid);
   line("timeouts", timeouts);
+  line("cancelled", cancelled);
   line("redis_unavailable", redis_unavailable);
   line("pending_jobs", pending_jobs);
   line("sse_subscribers", sse_subscribers);

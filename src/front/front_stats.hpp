@@ -19,6 +19,7 @@ struct front_stats {
   std::atomic<std::uint64_t> answers_unknown{0};    // answers for an unknown or finished job
   std::atomic<std::uint64_t> answers_invalid{0};    // answers rejected (-> 502)
   std::atomic<std::uint64_t> timeouts{0};           // 504s
+  std::atomic<std::uint64_t> cancelled{0};          // jobs cancelled: the client went away first
   std::atomic<std::uint64_t> redis_unavailable{0};  // 503s because Redis was unreachable
   std::atomic<std::uint64_t> pending_jobs{0};       // waiting for an answer now
   std::atomic<std::uint64_t> sse_subscribers{0};    // event streams open now

@@ -1,6 +1,8 @@
 #include "front/http_session.hpp"
 
 #include "core/log.hpp"
+#include "core/queue_keys.hpp"
+#include "core/resp.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
 #include "front/shard.hpp"
@@ -19,7 +21,11 @@
 
 #include <strings.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <optional>
 #include <ctime>
 
 namespace tempest::front {
@@ -148,16 +154,57 @@ queue_keys::priority decide_meta(const front_config& cfg, const http_request& re
   return p;
 }
 
-// Waits for the job's answer or its deadline; returns the response to send.
-asio::awaitable<http_response> wait_for_answer(shard& sh, job_slot& slot, unsigned version) {
-  slot.wake.expires_after(sh.cfg.timeout);
-  while (slot.st != job_slot::state::done) {
+// Watches a waiting request's connection (only once the answer takes more than a moment, so
+// fast requests pay nothing): a client that closes it has its job cancelled.
+struct disconnect_watch {
+  bool active = true;  // false once the wait is over: the handler then touches nothing
+  bool gone = false;   // the client closed the connection
+};
+
+constexpr std::chrono::milliseconds watch_after{50};
+
+// Waits for the job's answer or its deadline; returns the response to send, or nullopt when
+// the client went away (the job is then cancelled: tempest:cancel:<respond_to>/<id>).
+asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::ip::tcp::socket& socket,
+                                                              job_slot& slot, unsigned version) {
+  auto deadline = std::chrono::steady_clock::now() + sh.cfg.timeout;
+  std::shared_ptr<disconnect_watch> watch;
+  slot.wake.expires_after(std::min(sh.cfg.timeout, watch_after));
+  while (slot.st != job_slot::state::done && !(watch && watch->gone)) {
     error_code ec;
     co_await slot.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) break;  // the deadline passed
+    if (ec) continue;  // woken: an answer, an error, or the client left
+    if (watch || std::chrono::steady_clock::now() >= deadline) break;  // the deadline passed
+    watch = std::make_shared<disconnect_watch>();
+    socket.async_wait(asio::ip::tcp::socket::wait_read, [watch, &slot, fd = socket.native_handle()](error_code e) {
+      if (e || !watch->active) return;
+      char c;
+      auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        watch->gone = true;
+        slot.wake.cancel();
+      }  // else: the next pipelined request is there; stop watching
+    });
+    slot.wake.expires_at(deadline);
+  }
+  bool gone = watch && watch->gone && slot.st != job_slot::state::done;
+  if (watch) {
+    watch->active = false;
+    error_code ignored;
+    socket.cancel(ignored);
   }
   sh.pending.remove(slot.id);
   front_stats::dec(sh.stats.pending_jobs);
+  if (gone) {
+    front_stats::inc(sh.stats.cancelled);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    std::string id = std::to_string(slot.id);
+    sh.redis->send(format_command({"SET", queue_keys::cancel(sh.respond_to, id), "1", "PX",
+                                   std::to_string(std::max<long long>(left.count(), 0) + 1000)}),
+                   [](error_code, resp_value) {});
+    log::get("http")->debug("[j{}] the client went away: job cancelled", slot.id);
+    co_return std::nullopt;
+  }
   if (slot.st == job_slot::state::done && slot.error == errc::none) co_return answer_response(slot.answer, version);
   errc e = slot.st == job_slot::state::done ? slot.error
            : slot.st == job_slot::state::pushing ? errc::redis_unavailable
@@ -250,7 +297,9 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     sh.pending.add(slot);
     front_stats::inc(sh.stats.pending_jobs);
     sh.dispatch->push(slot.id, std::move(job), priority);
-    http_response res = co_await wait_for_answer(sh, slot, version);
+    auto answer = co_await wait_for_answer(sh, stream, slot, version);
+    if (!answer) break;  // the client went away
+    http_response res = std::move(*answer);
 
     keep_alive = keep_alive && !sh.stopping;
     res.keep_alive(keep_alive);

@@ -29,6 +29,7 @@ struct request_access {
   // Fills req from the args of a "url" job; req keeps views into j's args. A base64 body is
   // decoded into body_buf (reused between jobs). Returns nullptr or what is wrong.
   static const char* decode(const job& j, request& req, std::string& body_buf);
+  static void set_probe(request& req, const cancel_probe* p) { req.probe_ = p; }
 };
 
 // Appends the answer JSON for an HTTP job. Returns how many headers were dropped as invalid.

@@ -21,7 +21,8 @@ namespace tempest::detail {
 // KEYS: 1 <queue>:high, 2 <queue>, 3 <queue>:low, 4 processing, 5 heartbeat, 6 tempest:workers,
 //       7 <queue>:bell.  ARGV: 1 batch, 2 heartbeat ttl in ms, 3 worker id, 4 queue.
 // Empties the processing list (the caller has handled the previous batch: this completes it),
-// moves up to `batch` jobs from the highest non-empty list into it (as entries), beats, registers the worker, eats as many bell tokens as jobs taken (the bell then
+// moves up to `batch` jobs from the highest non-empty list into it (as entries; jobs with a
+// tempest:cancel:<respond_to>/<id> key are dropped, the key deleted), beats, registers the worker, eats as many bell tokens as jobs taken (the bell then
 // stays close to "jobs waiting"), and returns the entries ({} when every list is empty).
 inline constexpr std::string_view take_script = R"lua(
 redis.call('DEL', KEYS[4])
@@ -29,15 +30,24 @@ redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
 redis.call('SADD', KEYS[6], ARGV[3])
 local names = {'high', 'normal', 'low'}
 for i = 1, 3 do
-  local jobs = redis.call('LPOP', KEYS[i], ARGV[1])
-  if jobs then
-    local prefix = ARGV[4] .. '\n' .. names[i] .. '\n'
-    for j = 1, #jobs do jobs[j] = prefix .. jobs[j] end
-    for j = 1, #jobs, 1000 do
-      redis.call('RPUSH', KEYS[4], unpack(jobs, j, math.min(j + 999, #jobs)))
+  local popped = redis.call('LPOP', KEYS[i], ARGV[1])
+  if popped then
+    -- jobs the front cancelled (client gone) are dropped here, unstarted
+    local jobs = {}
+    for j = 1, #popped do
+      local to, id = string.match(popped[j], ',"([^"]*)",(%d+)%]$')
+      if to and redis.call('DEL', 'tempest:cancel:' .. to .. '/' .. id) == 1 then
+      else jobs[#jobs + 1] = popped[j] end
     end
-    redis.call('LPOP', KEYS[7], #jobs)
-    return jobs
+    if #jobs > 0 then
+      local prefix = ARGV[4] .. '\n' .. names[i] .. '\n'
+      for j = 1, #jobs do jobs[j] = prefix .. jobs[j] end
+      for j = 1, #jobs, 1000 do
+        redis.call('RPUSH', KEYS[4], unpack(jobs, j, math.min(j + 999, #jobs)))
+      end
+      redis.call('LPOP', KEYS[7], #jobs)
+      return jobs
+    end
   end
 end
 return {}

@@ -9,6 +9,7 @@
 #include <boost/json/string.hpp>
 
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 
@@ -133,6 +134,11 @@ const char* request_access::decode(const job& j, request& req, std::string& body
   req.remote_addr_ = req.http_version_ = {};
   req.headers_.clear();
   req.job_id_ = j.id();
+  req.respond_to_ = j.respond_to();
+  req.deadline_ms_ = 0;
+  if (!j.args().empty())
+    if (const auto* o = j.args()[0].if_object())
+      if (const auto* d = o->if_contains("deadline"); d && d->is_int64()) req.deadline_ms_ = d->get_int64();
   const auto& args = j.args();
   const auto* o = args.empty() ? nullptr : args[0].if_object();
   if (!o) return "the args of a url job are not [ {request object} ]";
@@ -262,4 +268,16 @@ std::string percent_decode(std::string_view s) {
 }
 
 }  // namespace detail
+}  // namespace tempest
+
+namespace tempest {
+
+bool request::cancelled() const {
+  if (deadline_ms_ > 0) {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    if (now.count() > deadline_ms_) return true;
+  }
+  return probe_ && !respond_to_.empty() && probe_->is_cancelled(respond_to_, job_id_);
+}
+
 }  // namespace tempest

@@ -330,7 +330,7 @@ class answer_conn {
 namespace detail {
 
 // One thread's job loop (see the top of the file).
-class worker_lane final : public answer_sink {
+class worker_lane final : public answer_sink, public cancel_probe {
  public:
   worker_lane(worker& w, int index, redis_endpoint ep, std::string id)
       : w_(w), index_(index), ep_(std::move(ep)), batch_text_(std::to_string(w.options_.batch)),
@@ -354,6 +354,21 @@ class worker_lane final : public answer_sink {
     }
     collect_answers();
     if (reliable_) release_processing();
+  }
+
+  // request::cancelled(): does tempest:cancel:<respond_to>/<id> exist? On a connection of its
+  // own, made on first use: the lane's main connection may have replies pending.
+  bool is_cancelled(std::string_view respond_to, std::int64_t id) const override {
+    try {
+      if (!probe_redis_) probe_redis_ = detail::connect_blocking(ep_, std::chrono::seconds(2));
+      char buf[24];
+      auto r = command(probe_redis_.get(), {"EXISTS", queue_keys::cancel(respond_to, format_job_id(id, buf))});
+      if (r && r->type == REDIS_REPLY_INTEGER) return r->integer == 1;
+    } catch (const std::exception& e) {
+      logger().debug("[w{}] cannot ask Redis whether job {} was cancelled: {}", index_, id, e.what());
+    }
+    probe_redis_.reset();
+    return false;
   }
 
   // Answers of a batch are written together (one write per front per batch) unless the batch
@@ -620,6 +635,7 @@ class worker_lane final : public answer_sink {
 
   void handle_request(const job& j) {
     res_.clear();
+    request_access::set_probe(req_, this);
     if (const char* err = request_access::decode(j, req_, body_buf_)) {
       logger().warn("[w{} j{}] bad HTTP job: {}", index_, j.id(), err);
       res_.status = 400;
@@ -723,6 +739,7 @@ class worker_lane final : public answer_sink {
   std::vector<unsigned char> arena_;
   unsigned char parser_temp_[4096];
   boost::json::parser parser_;
+  mutable context_ptr probe_redis_;  // request::cancelled()'s connection, made on first use
   request req_;
   response res_;
   std::string body_buf_;
