@@ -39,7 +39,7 @@
 // Errors: a handler that throws is logged; an HTTP job is then answered 500, another action
 // {"error":"internal error"} (unless the handler had already answered). A malformed job is
 // logged and skipped. Redis going away is logged once and retried with backoff (100 ms
-// doubling to 2 s); an answer endpoint that breaks is reconnected once and the unacknowledged
+// doubling to 500 ms); an answer endpoint that breaks is reconnected once and the unacknowledged
 // answers resent, then dropped with a log line if the front is gone.
 //
 // Signals: run() catches SIGTERM and SIGINT while it runs: the jobs already taken are finished

@@ -69,7 +69,7 @@ constexpr auto connect_timeout = 2s;
 constexpr auto answer_io_timeout = 5s;     // a front that does not read or reply is dropped
 constexpr auto answer_retry_after = 1s;    // after a failed connect to an answer endpoint
 constexpr auto backoff_min = 100ms;
-constexpr auto backoff_max = 2000ms;
+constexpr auto backoff_max = 500ms;  // back to work within ~0.5 s of Redis returning
 constexpr std::size_t max_pending_answers = 256;
 constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer  // per connection, before replies are read
 constexpr std::size_t max_answer_conns = 64;      // per lane

@@ -1,6 +1,6 @@
 // An asynchronous, pipelined Redis client on Asio: one connection, commands written as they
 // come (coalesced while a write is in flight), replies matched in order. It reconnects by
-// itself with backoff (100 ms doubling to 2 s) and, while disconnected, fails new commands at
+// itself with backoff (100 ms doubling to 500 ms) and, while disconnected, fails new commands at
 // once so that callers can answer 503 quickly instead of hanging.
 //
 //   async_client c(executor, endpoint, "front");  c.start();
