@@ -24,7 +24,7 @@
 //                                    --fails again--> down, those answers dropped
 //   open    --peer closed while idle (poll before the first write of a batch)--> reconnect
 //   down    --1 s later, next answer--> connect
-// Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 2 s;
+// Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
 // AUTH or SELECT refused -> fatal (run() returns 1).
 // worker::publisher(): a thread_local tempest::publisher on --redis (src/worker/publisher.cpp),
 // its own connection, apart from the lane's.
