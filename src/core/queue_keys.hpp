@@ -12,9 +12,10 @@
 //   tempest:workers                       set of live reliable worker ids
 //   tempest:worker:<id>                   heartbeat key of a worker (expires when it stops beating)
 //   tempest:processing:<id>               the jobs a worker holds right now
-//   tempest:cancel:<respond_to>/<job_id>  set by the front when nobody waits for the job any
-//                                         more (the client went away); workers skip it, and a
-//                                         running handler can ask (request::cancelled())
+//   tempest:cancelled                     hash of jobs nobody waits for any more (the client
+//                                         went away), field <respond_to>/<job_id>: workers skip
+//                                         them, a running handler can ask (request::cancelled());
+//                                         the whole hash expires after the front's timeout
 //
 // Request fields the front adds for the reliability layer (inside the "url" request object):
 //   "priority": "high"|"normal"|"low", "deadline": unix time in ms after which nobody waits,
@@ -44,11 +45,11 @@ inline constexpr std::string_view workers = "tempest:workers";
 inline std::string heartbeat(std::string_view worker_id) { return "tempest:worker:" + std::string(worker_id); }
 inline std::string processing(std::string_view worker_id) { return "tempest:processing:" + std::string(worker_id); }
 inline constexpr long long bell_keep = 1024;
-inline constexpr std::string_view cancel_prefix = "tempest:cancel:";
-inline std::string cancel(std::string_view respond_to, std::string_view job_id) {
-  std::string k(cancel_prefix);
-  k.append(respond_to).append("/").append(job_id);
-  return k;
+inline constexpr std::string_view cancelled = "tempest:cancelled";
+inline std::string cancel_field(std::string_view respond_to, std::string_view job_id) {
+  std::string f(respond_to);
+  f.append("/").append(job_id);
+  return f;
 }
 
 inline std::string_view name(priority p) {

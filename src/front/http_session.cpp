@@ -164,7 +164,7 @@ struct disconnect_watch {
 constexpr std::chrono::milliseconds watch_after{50};
 
 // Waits for the job's answer or its deadline; returns the response to send, or nullopt when
-// the client went away (the job is then cancelled: tempest:cancel:<respond_to>/<id>).
+// the client went away (the job is then cancelled: field <respond_to>/<id> of tempest:cancelled).
 asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::ip::tcp::socket& socket,
                                                               job_slot& slot, unsigned version) {
   auto deadline = std::chrono::steady_clock::now() + sh.cfg.timeout;
@@ -197,11 +197,13 @@ asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::i
   front_stats::dec(sh.stats.pending_jobs);
   if (gone) {
     front_stats::inc(sh.stats.cancelled);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     std::string id = std::to_string(slot.id);
-    sh.redis->send(format_command({"SET", queue_keys::cancel(sh.respond_to, id), "1", "PX",
-                                   std::to_string(std::max<long long>(left.count(), 0) + 1000)}),
-                   [](error_code, resp_value) {});
+    // The hash lives as long as the longest wait: --timeout after the last cancellation.
+    auto ignore = [](error_code, resp_value) {};
+    sh.redis->send(format_command({"HSET", queue_keys::cancelled, queue_keys::cancel_field(sh.respond_to, id), "1"}),
+                   ignore);
+    sh.redis->send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(sh.cfg.timeout.count() + 1000)}),
+                   ignore);
     log::get("http")->debug("[j{}] the client went away: job cancelled", slot.id);
     co_return std::nullopt;
   }

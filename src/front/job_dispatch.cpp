@@ -58,9 +58,12 @@ void job_dispatch::flush() {
   // workers. The replies are not needed.
   std::vector<std::string_view> bell{"RPUSH", bell_};
   for (std::size_t i = 0; i < std::min<std::size_t>(count_, 32); ++i) bell.push_back("1");
-  auto ignore = [](boost::system::error_code, resp_value) {};
-  redis_->send(format_command(bell), ignore);  // one handler per command: replies match in order
-  redis_->send(format_command({"LTRIM", bell_, std::to_string(-queue_keys::bell_keep), "-1"}), ignore);
+  // Trimmed only when it grew past bell_keep (queues served by plain workers only).
+  redis_->send(format_command(bell), [this](boost::system::error_code ec, resp_value v) {
+    if (!ec && v.type == resp_value::kind::integer && v.integer > queue_keys::bell_keep)
+      redis_->send(format_command({"LTRIM", bell_, std::to_string(-queue_keys::bell_keep), "-1"}),
+                   [](boost::system::error_code, resp_value) {});
+  });
   count_ = 0;
   bytes_ = 0;
 }

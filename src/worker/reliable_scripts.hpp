@@ -22,7 +22,7 @@ namespace tempest::detail {
 //       7 <queue>:bell.  ARGV: 1 batch, 2 heartbeat ttl in ms, 3 worker id, 4 queue.
 // Empties the processing list (the caller has handled the previous batch: this completes it),
 // moves up to `batch` jobs from the highest non-empty list into it (as entries; jobs with a
-// tempest:cancel:<respond_to>/<id> key are dropped, the key deleted), beats, registers the worker, eats as many bell tokens as jobs taken (the bell then
+// field in the tempest:cancelled hash are dropped, the field deleted), beats, registers the worker, eats as many bell tokens as jobs taken (the bell then
 // stays close to "jobs waiting"), and returns the entries ({} when every list is empty).
 inline constexpr std::string_view take_script = R"lua(
 redis.call('DEL', KEYS[4])
@@ -32,12 +32,17 @@ local names = {'high', 'normal', 'low'}
 for i = 1, 3 do
   local popped = redis.call('LPOP', KEYS[i], ARGV[1])
   if popped then
-    -- jobs the front cancelled (client gone) are dropped here, unstarted
-    local jobs = {}
-    for j = 1, #popped do
-      local to, id = string.match(popped[j], ',"([^"]*)",(%d+)%]$')
-      if to and redis.call('DEL', 'tempest:cancel:' .. to .. '/' .. id) == 1 then
-      else jobs[#jobs + 1] = popped[j] end
+    -- jobs the front cancelled (client gone) are dropped here, unstarted; the per-job check
+    -- only runs while some cancellation is pending
+    local jobs = popped
+    if redis.call('EXISTS', 'tempest:cancelled') == 1 then
+      jobs = {}
+      for j = 1, #popped do
+        local to, id = string.match(popped[j], ',"([^"]*)",(%d+)%]$')
+        if not (to and redis.call('HDEL', 'tempest:cancelled', to .. '/' .. id) == 1) then
+          jobs[#jobs + 1] = popped[j]
+        end
+      end
     end
     if #jobs > 0 then
       local prefix = ARGV[4] .. '\n' .. names[i] .. '\n'

@@ -356,13 +356,14 @@ class worker_lane final : public answer_sink, public cancel_probe {
     if (reliable_) release_processing();
   }
 
-  // request::cancelled(): does tempest:cancel:<respond_to>/<id> exist? On a connection of its
+  // request::cancelled(): is <respond_to>/<id> in tempest:cancelled? On a connection of its
   // own, made on first use: the lane's main connection may have replies pending.
   bool is_cancelled(std::string_view respond_to, std::int64_t id) const override {
     try {
       if (!probe_redis_) probe_redis_ = detail::connect_blocking(ep_, std::chrono::seconds(2));
       char buf[24];
-      auto r = command(probe_redis_.get(), {"EXISTS", queue_keys::cancel(respond_to, format_job_id(id, buf))});
+      auto r = command(probe_redis_.get(),
+                       {"HEXISTS", queue_keys::cancelled, queue_keys::cancel_field(respond_to, format_job_id(id, buf))});
       if (r && r->type == REDIS_REPLY_INTEGER) return r->integer == 1;
     } catch (const std::exception& e) {
       logger().debug("[w{}] cannot ask Redis whether job {} was cancelled: {}", index_, id, e.what());
