@@ -140,6 +140,7 @@ int run_front(const front_config& cfg_in) {
     answers += (i ? "," : "") + sh->respond_to;
     sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
     sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
+    sh->dispatch->start();
     sh->redis->start();
     sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
     sh->hub = std::make_unique<channel_hub>(*sh, sh->pubsub);

@@ -11,7 +11,20 @@ namespace tempest::front {
 job_dispatch::job_dispatch(boost::asio::any_io_executor ex, std::shared_ptr<redis::async_client> redis,
                            std::string queue, pending_jobs& pending, front_stats& stats)
     : ex_(ex), redis_(std::move(redis)), queue_(std::move(queue)), lists_(queue_keys::lists(queue_)),
-      bell_(queue_keys::bell(queue_)), pending_(pending), stats_(stats) {}
+      bell_(queue_keys::bell(queue_)), pending_(pending), stats_(stats), check_timer_(ex) {}
+
+void job_dispatch::start() { check_workers(); }
+
+void job_dispatch::check_workers() {
+  if (redis_->connected())
+    redis_->send(format_command({"SCARD", queue_keys::workers}), [this](boost::system::error_code ec, resp_value v) {
+      if (!ec && v.type == resp_value::kind::integer) bell_wanted_ = v.integer > 0;
+    });
+  check_timer_.expires_after(std::chrono::seconds(1));
+  check_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) check_workers();
+  });
+}
 
 void job_dispatch::push(std::uint64_t id, std::string job, queue_keys::priority p) {
   auto i = static_cast<std::size_t>(p);
@@ -52,6 +65,11 @@ void job_dispatch::flush() {
       }
     });
     ids_[p] = {};
+  }
+  if (!bell_wanted_) {  // only plain (BLPOP/BLMPOP) workers: nobody listens to the bell
+    count_ = 0;
+    bytes_ = 0;
+    return;
   }
   // Wake-up tokens for reliable workers blocked on the bell: one per job, at most 32 a flush
   // (each woken worker takes a whole batch); the list is kept short for queues with no such

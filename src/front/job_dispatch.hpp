@@ -10,6 +10,7 @@
 #include "front/pending_jobs.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <memory>
@@ -24,6 +25,8 @@ class job_dispatch {
  public:
   job_dispatch(boost::asio::any_io_executor ex, std::shared_ptr<redis::async_client> redis, std::string queue,
                pending_jobs& pending, front_stats& stats);
+  // Starts the once-a-second check for reliable workers (no bell tokens when there are none).
+  void start();
   // The job's slot must already be in `pending` (it is found again by id).
   void push(std::uint64_t id, std::string job, queue_keys::priority p = queue_keys::priority::normal);
 
@@ -45,6 +48,11 @@ class job_dispatch {
   std::size_t count_ = 0;
   std::size_t bytes_ = 0;
   bool flush_posted_ = false;
+  // Whether tempest:workers has members: bell tokens are only pushed for reliable workers. Starts
+  // true, so that a worker is never left waiting while the first check is in flight.
+  bool bell_wanted_ = true;
+  boost::asio::steady_timer check_timer_;
+  void check_workers();
 };
 
 }  // namespace tempest::front
