@@ -62,6 +62,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/hiredis_ptr.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
 
@@ -213,14 +214,8 @@ long raise_nofile() {
 
 // ---- Redis (parent only) --------------------------------------------------------------------
 
-struct redis_free {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-struct reply_free {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using redis_ptr = std::unique_ptr<redisContext, redis_free>;
-using reply_ptr = std::unique_ptr<redisReply, reply_free>;
+using redis_ptr = tempest::context_ptr;  // core/hiredis_ptr.hpp
+using tempest::reply_ptr;
 
 reply_ptr redis_command(redisContext* c, std::initializer_list<std::string_view> args) {
   const char* argv[4];
