@@ -133,6 +133,10 @@ TEST(http_checks, framing_rules) {
   EXPECT_EQ(check({{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "chunked"}}), errc::bad_request);
   EXPECT_EQ(check({{"Transfer-Encoding", "chunked"}}, 10), errc::bad_request);
   EXPECT_EQ(check({{"Host", "a"}, {"Content-Length", "3"}, {"Content-Length", "3"}}), errc::bad_request);
+  EXPECT_EQ(check({{"Host", "a"}, {"Content-Length", "3"}}), errc::none);
+  EXPECT_EQ(check({{"Host", "a"}, {"Content-Length", "0"}}), errc::none);
+  EXPECT_EQ(check({{"Host", "a"}, {"Content-Length", "1, 1"}}), errc::bad_request);
+  EXPECT_EQ(check({{"Host", "a"}, {"Content-Length", "1,1"}}), errc::bad_request);
 }
 
 TEST(front_config, defaults_flags_and_errors) {
