@@ -203,3 +203,25 @@ TEST(job_encode, reliability_fields) {
   EXPECT_EQ(req.at("retry").as_bool(), false);
   EXPECT_NE(out.find("\"retry\":false"), std::string::npos);  // the reaper looks for this text
 }
+
+TEST(job_encode, split_target_gives_the_path_of_every_form) {
+  auto path = [](std::string_view t) { return std::string(split_target(t).path); };
+  auto query = [](std::string_view t) { return std::string(split_target(t).query); };
+  EXPECT_EQ(path("/p/q?x=1"), "/p/q");
+  EXPECT_EQ(query("/p/q?x=1"), "x=1");
+  EXPECT_EQ(path("http://x/pay"), "/pay");
+  EXPECT_EQ(path("HTTPS://u@x:8443/pay/sub?a=b"), "/pay/sub");
+  EXPECT_EQ(query("https://x/pay?a=b"), "a=b");
+  EXPECT_EQ(path("http://x"), "/");
+  EXPECT_EQ(path("http://x?a=1"), "/");
+  EXPECT_EQ(query("http://x?a=1"), "a=1");
+  EXPECT_EQ(path("/a://b/c"), "/a://b/c");  // a path, not a scheme
+  EXPECT_EQ(path("*"), "*");
+  EXPECT_EQ(query("/p"), "");
+  std::string out;
+  encode_job(out, make_request(http::verb::put, "http://x/pay?k=v"), "", "a:1", 8);
+  auto req = json::parse(out).as_array()[1].as_array()[0].as_object();
+  EXPECT_EQ(req.at("url").as_string(), "http://x/pay?k=v");
+  EXPECT_EQ(req.at("path").as_string(), "/pay");
+  EXPECT_EQ(req.at("query").as_string(), "k=v");
+}
