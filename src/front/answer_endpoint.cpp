@@ -2,6 +2,7 @@
 
 #include "core/log.hpp"
 #include "core/resp.hpp"
+#include "front/accept_guard.hpp"
 #include "front/shard.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -132,14 +133,13 @@ asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket
 }  // namespace
 
 asio::awaitable<void> run_answer_acceptor(shard& sh) {
+  accept_guard guard("answer endpoint", nullptr);  // out of descriptors: quick close, rate-limited log
   for (;;) {
     error_code ec;
     auto socket = co_await sh.answer_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !sh.answer_acceptor->is_open()) co_return;
     if (ec) {
-      log::get("answer")->warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(sh.ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await guard.failed(*sh.answer_acceptor, ec);
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);

@@ -14,6 +14,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -64,6 +65,25 @@ std::string host_port(const tcp::endpoint& ep) {
   return h + ":" + std::to_string(ep.port());
 }
 
+// Each HTTP connection holds a descriptor, and the front needs some of its own: per thread an
+// epoll, an eventfd, a timerfd, two listeners with a spare descriptor each, two Redis
+// connections; per process stdio and the signal pipe; then worker answer connections, the
+// embedded Redis's pipe, files. --max-connections above RLIMIT_NOFILE minus this margin would
+// leave new clients hanging in the listen backlog once descriptors run out.
+std::uint64_t descriptor_margin(int threads) { return 64 + 16 * static_cast<std::uint64_t>(threads); }
+
+void clamp_max_connections(front_config& cfg) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return;
+  auto margin = descriptor_margin(cfg.threads);
+  std::uint64_t room = r.rlim_cur > margin + 1 ? r.rlim_cur - margin : 1;
+  if (cfg.max_connections <= room) return;
+  log::get("front")->warn("max-connections {} is above what the open-files limit allows (ulimit -n {}, {} of them kept "
+                          "for Redis, answer connections and files): using {}",
+                          cfg.max_connections, static_cast<std::uint64_t>(r.rlim_cur), margin, room);
+  cfg.max_connections = room;
+}
+
 // Drains one shard after SIGTERM: stop accepting, close idle connections, wait for busy ones
 // until the deadline, then stop the loop.
 asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point deadline) {
@@ -93,6 +113,7 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
 int run_front(const front_config& cfg_in) {
   front_config cfg = cfg_in;
   auto log = log::get("front");
+  clamp_max_connections(cfg);
   if (!is_loopback_host(cfg.answer_host) && cfg.answer_password.empty())
     throw config_error("answer-listen: " + cfg.answer_host +
                        " is not a loopback address: set answer-password so nobody on the network can inject answers");

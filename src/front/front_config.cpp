@@ -83,7 +83,8 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.max_header_size = size_in(v, 256, 1 << 24); }});
   t.add({"max-answer-size", "SIZE", "16m", "largest RESP message a worker may send to the answer endpoint",
          [&c](const std::string& v) { c.max_answer_size = size_in(v, 1024, 1ull << 31); }});
-  t.add({"max-connections", "INT", "100000", "connections held at once (requests and event streams); past it new ones are closed",
+  t.add({"max-connections", "INT", "100000", "connections held at once (requests and event streams); past it new ones are closed; "
+         "lowered at start to the open-files limit (ulimit -n) minus 64 + 16 per thread",
          [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v, 1, 10'000'000)); }});
   t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
          [&c](const std::string& v) { c.threads = parse_int(v, 1, 256); }});

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/resp.hpp"
+#include "front/accept_guard.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
 #include "front/shard.hpp"
@@ -391,16 +392,13 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
 }
 
 asio::awaitable<void> run_http_acceptor(shard& sh) {
-  auto log = log::get("front");
+  accept_guard guard("HTTP", &sh.stats.connections_refused);
   for (;;) {
     error_code ec;
     auto socket = co_await sh.http_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (sh.stopping || ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      // Out of file descriptors and the like: say so, breathe, go on.
-      log->warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(sh.ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {  // out of file descriptors and the like: a quick close for the client, a rate-limited log
+      co_await guard.failed(*sh.http_acceptor, ec);
       continue;
     }
     front_stats::inc(sh.stats.connections_total);
