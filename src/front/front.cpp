@@ -16,10 +16,12 @@
 
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 namespace tempest::front {
@@ -111,6 +113,9 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
 }  // namespace
 
 int run_front(const front_config& cfg_in) {
+  // SIGHUP (a closed terminal, a reload habit) must never kill the front: ignored from the
+  // start, then logged once the signal set below takes it over. (Redis ignores it too.)
+  ::signal(SIGHUP, SIG_IGN);
   front_config cfg = cfg_in;
   auto log = log::get("front");
   clamp_max_connections(cfg);
@@ -171,13 +176,19 @@ int run_front(const front_config& cfg_in) {
     shards.push_back(std::move(sh));
   }
 
-  std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM);
-  signals->async_wait([&](error_code ec, int sig) {
+  std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
     if (ec) return;
+    if (sig == SIGHUP) {  // there is no reload (yet): say so and keep serving
+      log->info("received SIGHUP: ignored (the front does not reload its settings; restart it to change them)");
+      signals->async_wait(on_signal);
+      return;
+    }
     log->info("received {}, draining (at most {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_timeout.count());
     auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
     for (auto& sh : shards) asio::co_spawn(sh->ioc, drain(*sh, deadline), asio::detached);
-  });
+  };
+  signals->async_wait(on_signal);
 
   std::printf("ready http=%s answer=%s redis=%s queue=%s\n", host_port(http_ep).c_str(), answers.c_str(),
               redis_ep.to_string().c_str(), cfg.queue.c_str());
@@ -190,6 +201,7 @@ int run_front(const front_config& cfg_in) {
   shards[0]->ioc.run();
   for (auto& t : threads) t.join();
   signals.reset();
+  ::signal(SIGHUP, SIG_IGN);  // removing it from the set restored the default action
   shards.clear();
   log->info("stopped");
   return 0;

@@ -1,18 +1,60 @@
-"""The front as a process: the open-files limit it must live within.
+"""The front as a process: signals it must survive, and the open-files limit it must live within.
 
-Open files: --max-connections is clamped below RLIMIT_NOFILE, and when
+SIGHUP: there is no reload yet, so it is logged and ignored; the front (and its embedded Redis)
+keeps serving. Open files: --max-connections is clamped below RLIMIT_NOFILE, and when
 descriptors still run out (answer-endpoint connections are not counted in it), new clients
 are closed at once instead of waiting in the listen backlog, and the log says so once per
 interval instead of once per accept attempt.
 """
 
+import json
+import os
 import re
+import signal
+import threading
 import time
 
+import redis as redis_py
+
 from support.harness import (ConnectionClosed, FakeWorker, HttpConnection, RespConnection,
-                             TempestCase, wait_until)
+                             TempestCase, http_request, wait_until)
 
 NOFILE = 128  # the front's open-files limit in the descriptor tests
+
+
+def serve_one(redis_url, queue, body):
+    """A worker in a thread: answers one job from queue with body."""
+    def run():
+        jobs = redis_py.Redis.from_url(redis_url)
+        item = jobs.blpop(queue, timeout=10)
+        if item is None:
+            return
+        _, respond_to, job_id = json.loads(item[1])[1:]
+        host, port = respond_to.rsplit(":", 1)
+        with redis_py.Redis(host=host, port=int(port), socket_timeout=5) as front:
+            front.execute_command("url", job_id, json.dumps([200, {}, body]))
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+class SighupTest(TempestCase):
+
+    def test_sighup_is_logged_and_ignored(self):
+        front = self.start_front(None, "--timeout", "5s")  # with its embedded Redis
+        # The harness starts the front in its own session: its pid is the process group, as a
+        # terminal's hangup would reach it.
+        os.killpg(front.pid, signal.SIGHUP)
+        wait_until(lambda: "SIGHUP" in front.log(), 5.0, message="the SIGHUP log line")
+        self.assertTrue(front.alive(), "SIGHUP killed the front")
+        self.assertIn("ignored", front.log())
+        front.send_signal(signal.SIGHUP)  # and again: it stays ignored
+        wait_until(lambda: front.log().count("SIGHUP") >= 2, 5.0, message="a second SIGHUP line")
+        worker = serve_one(front.redis_url, front.queue, "still here")
+        resp = http_request(front.http_port, "GET", "/after-hup", timeout=10)
+        worker.join(timeout=10)
+        self.assertEqual((resp.status, resp.body), (200, b"still here"))
+        self.assertEqual(front.stop(), 0)
 
 
 class OpenFilesLimitTest(TempestCase):
