@@ -80,7 +80,7 @@ void clamp_max_connections(front_config& cfg) {
   auto margin = descriptor_margin(cfg.threads);
   std::uint64_t room = r.rlim_cur > margin + 1 ? r.rlim_cur - margin : 1;
   if (cfg.max_connections <= room) return;
-  log::get("front")->warn("max-connections {} is above what the open-files limit allows (ulimit -n {}, {} of them kept "
+  log::get("front")->info("max-connections {} is above what the open-files limit allows (ulimit -n {}, {} of them kept "
                           "for Redis, answer connections and files): using {}",
                           cfg.max_connections, static_cast<std::uint64_t>(r.rlim_cur), margin, room);
   cfg.max_connections = room;
@@ -118,7 +118,6 @@ int run_front(const front_config& cfg_in) {
   ::signal(SIGHUP, SIG_IGN);
   front_config cfg = cfg_in;
   auto log = log::get("front");
-  clamp_max_connections(cfg);
   if (!is_loopback_host(cfg.answer_host) && cfg.answer_password.empty())
     throw config_error("answer-listen: " + cfg.answer_host +
                        " is not a loopback address: set answer-password so nobody on the network can inject answers");
@@ -136,6 +135,8 @@ int run_front(const front_config& cfg_in) {
   } catch (const std::exception& e) {
     throw config_error(std::string("redis: ") + e.what());
   }
+
+  clamp_max_connections(cfg);
 
   front_stats stats;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
