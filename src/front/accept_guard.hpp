@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace tempest::front {
@@ -46,11 +47,16 @@ class accept_guard {
   boost::asio::awaitable<void> failed(boost::asio::ip::tcp::acceptor& a, const boost::system::error_code& ec) {
     namespace errc = boost::system::errc;
     bool no_fds = ec == errc::too_many_files_open || ec == errc::too_many_files_open_in_system;
-    if (no_fds && spare_ >= 0 && shed_one(a)) {
-      report(ec);
-      co_return;  // the next accept at once: more clients may be waiting
-    }
     if (spare_ < 0) spare_ = open_spare();
+    if (no_fds && spare_ >= 0) {
+      bool closed = shed_one(a);
+      report(ec);
+      if (closed) co_return;  // the next accept at once: more clients may be waiting
+      // Linux fails accept() with EMFILE even when no client is waiting: wait for one (or
+      // for a second to pass, in case its arrival raced this wait) instead of polling.
+      co_await wait_for_client(a, std::chrono::seconds(1));
+      co_return;
+    }
     report(ec);
     boost::asio::steady_timer pause(a.get_executor(), std::chrono::milliseconds(50));
     boost::system::error_code ignored;
@@ -59,6 +65,22 @@ class accept_guard {
 
  private:
   static int open_spare() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+  // Until the listener is readable, or at most `bound`. Only this loop uses the acceptor, so
+  // the timer may cancel it; `done` keeps a timer that fired late from cancelling the next accept.
+  static boost::asio::awaitable<void> wait_for_client(boost::asio::ip::tcp::acceptor& a, std::chrono::seconds bound) {
+    auto done = std::make_shared<bool>(false);
+    boost::asio::steady_timer timer(a.get_executor(), bound);
+    timer.async_wait([&a, done](const boost::system::error_code& e) {
+      boost::system::error_code ignored;
+      if (!e && !*done) a.cancel(ignored);
+    });
+    boost::system::error_code ignored;
+    co_await a.async_wait(boost::asio::ip::tcp::acceptor::wait_read,
+                          boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+    *done = true;
+    timer.cancel();
+  }
 
   // Frees the spare, takes one waiting client and closes it, takes the spare back.
   bool shed_one(boost::asio::ip::tcp::acceptor& a) {
@@ -78,8 +100,8 @@ class accept_guard {
     auto now = std::chrono::steady_clock::now();
     if (logged_ && now - last_log_ < log_interval) return;
     log::get("front")->warn(
-        "{}: accept failed: {}; {} client(s) closed at once since the last report (out of file descriptors: "
-        "raise ulimit -n, or lower --max-connections); next report in {} s at the earliest",
+        "{}: accept failed: {}: new clients are closed at once while descriptors are short ({} since the last "
+        "report; raise ulimit -n, or lower --max-connections); next report in {} s at the earliest",
         what_, ec.message(), closed_, log_interval.count());
     logged_ = true;
     last_log_ = now;
