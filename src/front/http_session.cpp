@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -132,8 +133,9 @@ asio::awaitable<error_code> read_header(asio::ip::tcp::socket& stream, beast::fl
       if (ec && ec != http::error::need_more) co_return ec;
       if (n == room) co_return http::error::header_limit;  // no end of header within the limit
     }
-    std::size_t want = std::min<std::size_t>(64 * 1024, buffer.max_size() - buffer.size());
-    auto got = co_await stream.async_read_some(buffer.prepare(want), asio::redirect_error(asio::use_awaitable, ec));
+    // As Beast's own reads: what the buffer holds already (at least 512), at most 64 KiB.
+    auto got = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 64 * 1024)),
+                                               asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::eof) co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
     if (ec) co_return ec;
     buffer.commit(got);
