@@ -26,10 +26,10 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <vector>
 #include <cerrno>
 #include <optional>
 #include <ctime>
+#include <vector>
 
 namespace tempest::front {
 
