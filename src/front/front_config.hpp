@@ -27,7 +27,10 @@ struct front_config {
   std::chrono::milliseconds shutdown_timeout{};   // SIGTERM drain bound
   std::uint64_t max_body_size = 0;    // -> 413
   std::uint64_t max_header_size = 0;  // -> 431
-  std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint
+  std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint (exact)
+  std::uint64_t answer_max_args = 0;  // items in one answer-endpoint command ("*N")
+  std::uint64_t answer_auth_max_size = 0;  // largest RESP message before AUTH (with a password)
+  int answer_auth_attempts = 0;       // wrong passwords per answer connection before it is closed
   std::uint64_t max_connections = 0;  // HTTP connections per front; past it new ones are refused
   int threads = 1;
   std::string log_level;

@@ -100,6 +100,7 @@ http_response error_response(errc e, unsigned version) {
 
 http_response answer_response(http_answer& a, unsigned version) {
   http_response res{static_cast<http::status>(a.status), version};
+  if (auto reason = fallback_reason(a.status); !reason.empty()) res.reason(reason);  // not "<unknown-status>"
   for (auto& [name, value] : a.headers) res.insert(name, value);
   res.body() = std::move(a.body);
   return res;
