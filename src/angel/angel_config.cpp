@@ -100,25 +100,42 @@ std::vector<setting> angel_settings(angel_config& c) {
        "Redis for the state (tempest status) and the reaper; passed to children as TEMPEST_REDIS "
        "(--redis wins; default $TEMPEST_REDIS)",
        [&c](const std::string& v) { if (!v.empty()) parse_redis_url(v); c.redis = v; }},
-      {"backoff-min", "DURATION", "100ms", "delay before the first restart of a crashed program",
+      {"backoff-min", "DURATION", "100ms", "delay before the first restart of an instance that exited",
        [&c](const std::string& v) { c.limits.backoff_min = positive_duration(v); }},
-      {"backoff-max", "DURATION", "10s", "the restart delay doubles up to this",
+      {"backoff-max", "DURATION", "30s",
+       "the restart delay doubles with each quick exit up to this; the angel keeps trying at this pace",
        [&c](const std::string& v) { c.limits.backoff_max = positive_duration(v); }},
-      {"crash-loop", "INT", "5", "this many exits within crash-window mark an instance failed",
+      {"backoff-reset", "DURATION", "10s", "a run at least this long resets the restart delay to backoff-min",
+       [&c](const std::string& v) { c.limits.backoff_reset = positive_duration(v); }},
+      {"crash-loop", "INT", "0",
+       "0: never give up on an instance; N: N exits within crash-window mark it failed (SIGHUP retries)",
        [&c](const std::string& v) {
          int n = 0;
          auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-         if (ec != std::errc{} || end != v.data() + v.size() || n < 1 || n > 1000)
-           throw std::invalid_argument("must be an integer from 1 to 1000");
+         if (ec != std::errc{} || end != v.data() + v.size() || n < 0 || n > 1000)
+           throw std::invalid_argument("must be an integer from 0 (never give up) to 1000");
          c.limits.crash_loop = n;
        }},
-      {"crash-window", "DURATION", "10s", "the window of crash-loop; a run this long resets the backoff",
+      {"crash-window", "DURATION", "10s", "the window of crash-loop (unused while crash-loop is 0)",
        [&c](const std::string& v) { c.limits.crash_window = positive_duration(v); }},
       {"stop-timeout", "DURATION", "10s", "after SIGTERM, children still running get SIGKILL",
        [&c](const std::string& v) { c.stop_timeout = positive_duration(v); }},
       {"reap-interval", "DURATION", "1s", "how often the jobs of dead workers are re-queued",
        [&c](const std::string& v) { c.reap_interval = positive_duration(v); }},
+      {"redis-server", "PATH", "redis-server",
+       "program started as the embedded Redis when no Redis is configured (redis, --redis, $TEMPEST_REDIS)",
+       [&c](const std::string& v) {
+         if (v.empty()) throw std::invalid_argument("must not be empty");
+         c.redis_server = v;
+       }},
   };
+}
+
+angel_config default_config() {
+  angel_config c;
+  for (const auto& s : angel_settings(c))
+    if (!s.default_value.empty()) s.apply(s.default_value);
+  return c;
 }
 
 angel_config parse_toml_config(std::string_view text, const std::string& origin) {
@@ -130,7 +147,7 @@ angel_config parse_toml_config(std::string_view text, const std::string& origin)
     msg << origin << ":" << e.source().begin.line << ": " << e.description();
     throw config_error(msg.str());
   }
-  angel_config c;
+  angel_config c = default_config();
   auto rows = angel_settings(c);
   auto apply = [&](const setting& s, const std::string& v, const std::string& from) {
     try {
@@ -139,8 +156,6 @@ angel_config parse_toml_config(std::string_view text, const std::string& origin)
       throw config_error(from + s.name + ": " + e.what());
     }
   };
-  for (const auto& s : rows)
-    if (!s.default_value.empty()) apply(s, s.default_value, "default of ");
   for (auto&& [key, node] : file) {
     const std::string k(key.str());
     if (k == "programs") {
@@ -167,8 +182,7 @@ angel_config parse_toml_config(std::string_view text, const std::string& origin)
 }
 
 angel_config parse_procfile(std::string_view text, const std::string& origin) {
-  angel_config c;
-  for (const auto& s : angel_settings(c)) if (!s.default_value.empty()) s.apply(s.default_value);
+  angel_config c = default_config();
   std::istringstream in{std::string(text)};
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {

@@ -7,6 +7,7 @@
 // TOML (docs/angel.md has the prose, examples/angel.toml a commented file):
 //   redis = "redis://127.0.0.1:6379/0"          global keys: the rows of angel_settings()
 //   backoff-min = "100ms"                        (defaults live only in that table)
+//   crash-loop = 0                               0: never give up on an instance (the default)
 //   [programs.web]
 //   command = "build/examples/hello_worker --queue q"   # a string (run by /bin/sh -c) or an argv array
 //   count = 2                                    # instances, default 1
@@ -42,16 +43,20 @@ struct program_spec {
   }
 };
 
+// The global keys. Their defaults live only in angel_settings(); default_config() applies them.
 struct angel_config {
-  std::string redis;                 // empty: from the flag or $TEMPEST_REDIS
+  std::string redis;                 // empty: from the flag or $TEMPEST_REDIS, else embedded
+  std::string redis_server;          // the program of the embedded Redis
   restart_limits limits;
-  milliseconds stop_timeout{10000};  // SIGTERM, then SIGKILL after this
-  milliseconds reap_interval{1000};  // how often the dead-worker reaper runs
+  milliseconds stop_timeout{0};      // SIGTERM, then SIGKILL after this
+  milliseconds reap_interval{0};     // how often the dead-worker reaper runs
   std::map<std::string, program_spec> programs;
 };
 
 // The global keys, one row each (core/config.hpp's setting): name, type, default, help.
 std::vector<setting> angel_settings(angel_config& target);
+// A config with no programs and every global key at its default.
+angel_config default_config();
 
 angel_config load_toml_config(const std::string& path);
 angel_config load_procfile(const std::string& path);

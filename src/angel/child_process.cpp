@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <map>
 #include <sstream>
 
@@ -32,6 +34,24 @@ std::vector<std::string> environment(const program_spec& spec, int instance, con
   std::vector<std::string> out;
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
   return out;
+}
+
+// Why posix_spawnp failed, naming the missing path: the working directory (the chdir happens
+// first, and its ENOENT would otherwise be blamed on the program), else the program itself.
+std::string spawn_error(const program_spec& spec, const std::string& program, int rc) {
+  struct stat st{};
+  if (!spec.cwd.empty()) {
+    if (stat(spec.cwd.c_str(), &st) != 0)
+      return "working directory '" + spec.cwd + "' is missing (" + strerror(errno) + ")";
+    if (!S_ISDIR(st.st_mode)) return "working directory '" + spec.cwd + "' is not a directory";
+  }
+  if (program.find('/') == std::string::npos) {
+    if (rc == ENOENT) return "cannot run '" + program + "': not found in PATH";
+  } else {
+    std::string path = program[0] == '/' || spec.cwd.empty() ? program : spec.cwd + "/" + program;
+    if (stat(path.c_str(), &st) != 0) return "cannot run '" + path + "': " + strerror(errno);
+  }
+  return "cannot run '" + program + "': " + strerror(rc);
 }
 
 std::vector<char*> c_array(std::vector<std::string>& v) {
@@ -66,10 +86,11 @@ pid_t spawn_child(const program_spec& spec, int instance, const std::string& red
   posix_spawnattr_init(&attr);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+  // Every disposition back to the default (the angel ignores SIGPIPE; tempest's main() handles
+  // SIGTERM, SIGINT, SIGHUP) and an empty mask (the angel blocks what its signalfd reads).
   sigset_t none, defaults;
   sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGQUIT}) sigaddset(&defaults, s);
+  sigfillset(&defaults);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setpgroup(&attr, 0);
@@ -80,7 +101,7 @@ pid_t spawn_child(const program_spec& spec, int instance, const std::string& red
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
-    error = std::string("cannot run '") + argv_s[0] + "': " + strerror(rc);
+    error = spawn_error(spec, argv_s[0], rc);
     return 0;
   }
   return pid;

@@ -4,10 +4,11 @@
 //   describe_exit(status)  -> "exit code 3", "killed by signal 9 (SIGKILL)"
 //
 // What a child gets: its own process group (pgid = pid, so the angel signals the whole group:
-// a shell and what it started), the default disposition and an empty mask for the signals the
-// angel handles, stdin from /dev/null, stdout/stderr inherited as they are (no prefix), the
-// angel's environment plus TEMPEST_REDIS (when the angel has a Redis), TEMPEST_PROGRAM,
-// TEMPEST_INSTANCE and the program's env table, and its cwd.
+// a shell and what it started), the default disposition of every signal and an empty mask (the
+// angel blocks and ignores signals of its own), stdin from /dev/null, stdout/stderr inherited
+// as they are (no prefix), the angel's environment plus TEMPEST_REDIS (the angel's Redis),
+// TEMPEST_PROGRAM, TEMPEST_INSTANCE and the program's env table, and its cwd. A spawn error
+// names what is missing: the working directory, else the program.
 //
 // A string command without shell metacharacters is split on blanks and exec'd directly (so the
 // pid is the program's own, as Ruby's spawn and foreman do); any other string runs under

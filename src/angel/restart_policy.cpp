@@ -41,18 +41,24 @@ void restart_policy::on_started(clock::time_point now) {
   state_ = instance_state::running;
 }
 
-instance_state restart_policy::on_exit(clock::time_point now, bool exited_ok) {
+instance_state restart_policy::on_exit(clock::time_point now, exit_cause cause) {
   if (state_ == instance_state::stopping) return state_ = instance_state::stopped;
   if (state_ != instance_state::running) return state_;
-  if (mode_ == restart_mode::never || (mode_ == restart_mode::on_failure && exited_ok))
+  if (mode_ == restart_mode::never || (mode_ == restart_mode::on_failure && cause == exit_cause::clean))
     return state_ = instance_state::stopped;
 
-  if (now - started_at_ >= limits_.crash_window) quick_exits_ = 0;  // it was healthy
+  if (cause == exit_cause::killed) {  // not a crash: the shortest delay, nothing counted
+    last_delay_ = limits_.backoff_min;
+    next_start_ = now + last_delay_;
+    return state_ = instance_state::backoff;
+  }
+  if (now - started_at_ >= limits_.backoff_reset) quick_exits_ = 0;  // it was healthy
   ++quick_exits_;
-  exits_.push_back(now);
-  while (!exits_.empty() && now - exits_.front() > limits_.crash_window) exits_.pop_front();
-  if (static_cast<int>(exits_.size()) >= limits_.crash_loop) return state_ = instance_state::failed;
-
+  if (limits_.crash_loop > 0) {
+    exits_.push_back(now);
+    while (!exits_.empty() && now - exits_.front() > limits_.crash_window) exits_.pop_front();
+    if (static_cast<int>(exits_.size()) >= limits_.crash_loop) return state_ = instance_state::failed;
+  }
   milliseconds delay = limits_.backoff_min;
   for (int i = 1; i < quick_exits_ && delay < limits_.backoff_max; ++i) delay *= 2;
   last_delay_ = std::min(delay, limits_.backoff_max);

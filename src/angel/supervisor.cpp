@@ -11,6 +11,7 @@
 #include "angel/status_report.hpp"
 #include "core/log.hpp"
 #include "core/redis_url.hpp"
+#include "front/embedded_redis.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -69,17 +70,23 @@ class supervisor {
   explicit supervisor(supervisor_options o) : opts_(std::move(o)), log_(log::get("angel")) {}
 
   int run() {
+    if (!setup_signals()) return 1;  // first: from here on a SIGTERM is a drain, whenever it comes
     try {
       cfg_ = load();
     } catch (const config_error& e) {
       log_->error("{}", e.what());
       return 1;
     }
-    if (!setup_signals()) return 1;
     prctl(PR_SET_CHILD_SUBREAPER, 1);
-    apply_redis();
-    log_->info("angel pid {} supervising {} program(s) from {}{}", getpid(), cfg_.programs.size(), opts_.config_path,
-               redis_url_.empty() ? " (no Redis: no state for tempest status, no reaper)" : "");
+    try {
+      apply_redis();
+    } catch (const std::runtime_error& e) {
+      log_->error("{}", e.what());
+      return 1;
+    }
+    log_->info("angel pid {} supervising {} program(s) from {}; children get TEMPEST_REDIS={}", getpid(),
+               cfg_.programs.size(), opts_.config_path, redis_url_);
+    wait_for_signals(0ms);  // one that came while starting: drain before any child starts
     auto now = clock::now();
     for (const auto& [name, spec] : cfg_.programs) resize(spec, now);
     while (true) {
@@ -93,8 +100,10 @@ class supervisor {
       reap_children(clock::now());
     }
     unpublish();
+    redis_.reset();
+    embedded_.reset();  // stops the embedded Redis, after every child
     log_->info("every child has exited; angel stops");
-    return 0;
+    return exit_status_;
   }
 
  private:
@@ -102,11 +111,22 @@ class supervisor {
     return opts_.procfile ? load_procfile(opts_.config_path) : load_toml_config(opts_.config_path);
   }
 
+  // The children's Redis: --redis, the config's, $TEMPEST_REDIS, else an embedded redis-server
+  // the angel starts (once; it runs until the angel stops). Throws std::runtime_error when that
+  // one cannot start.
   void apply_redis() {
     std::string url = opts_.redis_flag;
     if (url.empty()) url = cfg_.redis;
     if (url.empty())
       if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) url = env;
+    if (url.empty()) {
+      if (!embedded_) {
+        embedded_ = front::embedded_redis::start(cfg_.redis_server);
+        log_->info("no Redis configured: started the embedded Redis at {} (pid {}) for the children; "
+                   "give --redis URL to use your own", embedded_->url(), embedded_->pid());
+      }
+      url = embedded_->url();
+    }
     if (url == redis_url_) return;
     redis_url_ = url;
     redis_.reset();
@@ -211,6 +231,14 @@ class supervisor {
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (embedded_ && pid == embedded_->pid()) {
+        embedded_->reaped();
+        log_->error("the embedded Redis (pid {}) exited: {}; the children have no Redis: stopping", pid,
+                    describe_exit(status));
+        exit_status_ = 1;
+        begin_drain(now);
+        continue;
+      }
       instance* inst = find(pid);
       if (!inst || inst->leader_exited) continue;  // a process left behind by a child: reaped, nothing else
       on_leader_exit(*inst, status, now);
@@ -235,18 +263,21 @@ class supervisor {
     kill(-inst.pid, SIGKILL);  // what the dead leader left behind in its group
     std::string tag = inst.tag();
     inst.pid = 0;
-    inst.policy.on_exit(now, ok);
+    // The angel sends SIGKILL only to stopping instances (above): this one came from outside.
+    bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    inst.policy.on_exit(now, ok ? exit_cause::clean : killed ? exit_cause::killed : exit_cause::failure);
     auto log_level = inst.policy.state() == instance_state::failed ? spdlog::level::err
                      : ok                                           ? spdlog::level::info
                                                                     : spdlog::level::warn;
-    log_->log(log_level, "{} exited: {} after {}ms; {}", tag, inst.last_exit, ran.count(), next_step(inst));
+    log_->log(log_level, "{} exited: {} after {}ms; {}{}", tag, inst.last_exit, ran.count(), next_step(inst),
+              killed && inst.policy.state() == instance_state::backoff ? " (SIGKILL from outside: not counted as a crash)" : "");
   }
 
   void finish_if_group_gone(instance& inst) {
     if (!inst.leader_exited || group_alive(inst.pid)) return;
     inst.pid = 0;
     inst.leader_exited = false;
-    inst.policy.on_exit(clock::now(), true);  // stopping -> stopped
+    inst.policy.on_exit(clock::now(), exit_cause::clean);  // stopping -> stopped
   }
 
   void enforce_deadlines(clock::time_point now) {
@@ -305,6 +336,11 @@ class supervisor {
       return;
     }
     log_->info("SIG{}: draining (SIGTERM to every child, SIGKILL after {}ms)", sigabbrev_np(signo), cfg_.stop_timeout.count());
+    begin_drain(now);
+  }
+
+  void begin_drain(clock::time_point now) {
+    if (draining_) return;
     draining_ = true;
     for (auto& [n, slots] : slots_)
       for (auto& i : slots) stop(*i, now);
@@ -333,7 +369,11 @@ class supervisor {
       slots_[name].clear();
     }
     cfg_ = std::move(next);
-    apply_redis();
+    try {
+      apply_redis();
+    } catch (const std::runtime_error& e) {
+      log_->error("SIGHUP: {}; keeping Redis {}", e.what(), redis_url_);
+    }
     for (auto& [name, slots] : slots_)
       for (auto& i : slots) {
         i->policy.set_limits(cfg_.limits);
@@ -427,10 +467,12 @@ class supervisor {
   std::shared_ptr<spdlog::logger> log_;
   angel_config cfg_;
   std::string redis_url_;                     // what children get as TEMPEST_REDIS; empty: none
+  std::unique_ptr<front::embedded_redis> embedded_;  // when no Redis is configured
   std::unique_ptr<redis_link> redis_;
   std::string host_ = hostname();
   int sigfd_ = -1;
   bool draining_ = false;
+  int exit_status_ = 0;
   bool redis_down_ = false;
   bool reaper_warned_ = false;
   bool reaper_available_ = false;

@@ -9,6 +9,10 @@
 // deadline, runs the reaper every reap-interval (reaper.hpp), and publishes the state to Redis
 // every second (status_report.hpp: tempest:angel:<host>:<pid>, a JSON string with a 3 s TTL).
 //
+// Start-up, in this order: block the signals (a SIGTERM from then on is a drain, even before the
+// config is read), read the config, find the children's Redis (--redis, the config's, $TEMPEST_REDIS,
+// else an embedded redis-server started here: front/embedded_redis.hpp), then start the programs.
+//
 // Signals: SIGTERM/SIGINT drain (SIGTERM to every child's process group, SIGKILL after
 // stop-timeout; a second SIGTERM/SIGINT kills at once); SIGHUP reloads the config and applies
 // only the difference (angel_config.hpp diff; failed instances get a new chance).
@@ -26,8 +30,9 @@ struct supervisor_options {
   std::string redis_flag;   // --redis; wins over the config's redis and $TEMPEST_REDIS
 };
 
-// Exit status: 0 after a drain; 1 when the config cannot be read at start (one line on stderr)
-// or the signals cannot be set up.
+// Exit status: 0 after a drain; 1 when the config cannot be read at start (one line on stderr),
+// the signals cannot be set up, the embedded Redis cannot start, or it exited (then the angel
+// drains its children first).
 int run_angel(const supervisor_options& options);
 
 }  // namespace tempest::angel

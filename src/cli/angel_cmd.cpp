@@ -1,10 +1,12 @@
 // `tempest angel`: the supervisor (src/angel/supervisor.hpp). Runs the programs of a TOML
-// config or a Procfile, restarts crashed ones with backoff, drains on SIGTERM, reloads on SIGHUP.
+// config or a Procfile on one Redis (embedded when none is configured), restarts the ones that
+// exit with a capped backoff (never giving up unless crash-loop says so), drains on SIGTERM,
+// reloads on SIGHUP.
 //
 //   tempest angel [--redis URL] [--log-level L] (--config FILE.toml | PROCFILE)
 //
-// Exit status: 0 after a drain; 1 the config cannot be read or signals cannot be set up;
-// 2 bad usage. docs/angel.md is the manual.
+// Exit status: 0 after a drain; 1 the config cannot be read, signals cannot be set up, or the
+// embedded Redis cannot start or died; 2 bad usage. docs/angel.md is the manual.
 #include "cli/commands.hpp"
 #include "angel/supervisor.hpp"
 #include "core/log.hpp"
@@ -21,6 +23,8 @@ void add_angel_command(CLI::App& app) {
   sub->footer(
       "Programs come from a TOML file (--config: [programs.NAME] command, count, env, cwd, restart) or a\n"
       "Procfile (one 'name: command' a line). Children get TEMPEST_REDIS, TEMPEST_PROGRAM, TEMPEST_INSTANCE.\n"
+      "Without --redis, a config redis and $TEMPEST_REDIS, an embedded redis-server is started for them.\n"
+      "An instance that exits is restarted with a backoff capped at backoff-max; by default never given up.\n"
       "SIGTERM/SIGINT: drain (SIGTERM to children, SIGKILL after stop-timeout). SIGHUP: reload, apply changes.\n"
       "The state is published to Redis every second for `tempest status`. See docs/angel.md.");
   static std::string config, procfile, redis, level = "info";
@@ -28,7 +32,7 @@ void add_angel_command(CLI::App& app) {
   sub->add_option("procfile", procfile, "a Procfile (name: command), instead of --config")->type_name("PROCFILE");
   sub->add_option("--redis", redis,
                   "Redis URL for the state and the reaper, passed to children as TEMPEST_REDIS "
-                  "[default: the config's redis, else $TEMPEST_REDIS]");
+                  "[default: the config's redis, else $TEMPEST_REDIS, else an embedded redis-server]");
   sub->add_option("--log-level", level, "trace, debug, info, warn, error, off [default: info]");
   sub->callback([] {
     auto usage = [](const std::string& what) {

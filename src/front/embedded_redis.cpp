@@ -60,6 +60,11 @@ std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program
     pid_t pid = ::fork();
     if (pid < 0) throw std::runtime_error("embedded Redis: fork failed");
     if (pid == 0) {
+      // An empty mask: the angel starts this with its signals blocked (read from a signalfd),
+      // and exec keeps the mask; redis-server must get the SIGTERM that stops it.
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
       ::prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (::getppid() != parent) ::_exit(1);
       // redis-server logs to stdout, which is ours for the ready line; its start-up warnings
@@ -90,6 +95,7 @@ std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program
 }
 
 embedded_redis::~embedded_redis() {
+  if (pid_ <= 0) return;  // reaped() by its parent's own wait loop
   ::kill(pid_, SIGTERM);
   for (int i = 0; i < 100; ++i) {
     if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;

@@ -1,6 +1,7 @@
 // The embedded Redis: when no --redis is configured (and $TEMPEST_REDIS is unset), the front
 // starts Debian's redis-server itself, on a free loopback port, with no persistence, and
-// stops it when the front exits (it also dies with the front: PR_SET_PDEATHSIG).
+// stops it when the front exits (it also dies with the front: PR_SET_PDEATHSIG). The angel
+// (src/angel/supervisor.cpp) starts one the same way for its children when it has no Redis.
 #pragma once
 #include <memory>
 #include <string>
@@ -17,6 +18,10 @@ class embedded_redis {
   embedded_redis(const embedded_redis&) = delete;
   embedded_redis& operator=(const embedded_redis&) = delete;
   const std::string& url() const { return url_; }
+  pid_t pid() const { return pid_; }
+  // A parent with its own waitpid(-1) loop (the angel) reaped the server: the destructor must
+  // not signal a pid that may belong to someone else by now.
+  void reaped() { pid_ = 0; }
 
  private:
   pid_t pid_;

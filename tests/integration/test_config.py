@@ -3,11 +3,15 @@ where Redis comes from (--redis, $TEMPEST_REDIS, unix socket, db number, embedde
 """
 
 import os
+import signal
+import subprocess
 import tempfile
 import time
 
-from support.harness import (LOOPBACK, FakeWorker, HttpConnection, TempestCase,
+from support.harness import (BUILD_DIR, LOOPBACK, FakeWorker, HttpConnection, TempestCase,
                              http_request, port_accepts, run_tempest, split_host_port, wait_until)
+
+TEMPEST_BIN = os.path.join(BUILD_DIR, "tempest")
 
 FRONT_FLAGS = ("--listen", "--redis", "--queue", "--answer-listen", "--answer-password",
                "--timeout", "--max-body-size", "--max-header-size", "--max-answer-size",
@@ -84,6 +88,113 @@ class BadValueTest(TempestCase):
 
     def test_public_answer_listen_needs_a_password(self):
         self.assert_refused(["--answer-listen", "0.0.0.0:0"], "answer-password")
+
+
+SUBCOMMANDS = (("front",), ("publish",), ("jobs",), ("jobs", "dead"), ("jobs", "retry"),
+               ("angel",), ("status",))
+
+
+class UsageErrorTest(TempestCase):
+    """Issue 7 item 21: every usage error exits 2 with one stderr line naming the bad word (CLI11's
+    own codes were 106 for an unknown subcommand, 109 for an unknown flag); --help exits 0."""
+
+    def assert_usage_error(self, args, word):
+        result = run_tempest(*args, timeout=5)
+        self.assertEqual(result.returncode, 2, f"{args}: {result.stderr!r}")
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        self.assertEqual(len(lines), 1, f"{args}: stderr was {result.stderr!r}")
+        self.assertIn(word, lines[0], f"{args}: stderr was {result.stderr!r}")
+        self.assertEqual(result.stdout, "", args)
+        return lines[0]
+
+    def test_unknown_subcommand(self):
+        line = self.assert_usage_error(["bogus"], "'bogus'")
+        self.assertIn("unknown subcommand", line)
+        self.assert_usage_error(["--bogus"], "--bogus")
+        line = self.assert_usage_error([], "subcommand")
+        self.assertIn("front", line)
+        line = self.assert_usage_error(["jobs", "bogus"], "'bogus'")
+        self.assertIn("tempest jobs:", line)
+        self.assert_usage_error(["jobs"], "dead, retry")
+
+    def test_unknown_flag_of_every_subcommand(self):
+        for sub in SUBCOMMANDS:
+            with self.subTest(sub=sub):
+                line = self.assert_usage_error([*sub, "--bogus"], "--bogus")
+                if sub != ("jobs",):
+                    self.assertIn("tempest " + " ".join(sub) + ":", line)
+
+    def test_unexpected_argument_and_bad_values(self):
+        self.assert_usage_error(["status", "extra-word"], "extra-word")
+        self.assert_usage_error(["jobs", "dead", "--queue"], "--queue")
+        self.assert_usage_error(["status", "--redis", "nope://x"], "nope://x")
+
+    def test_help_and_version_exit_0(self):
+        for sub in ((),) + SUBCOMMANDS:
+            with self.subTest(sub=sub):
+                result = run_tempest(*sub, "--help", timeout=5)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertIn("Usage", result.stdout)
+        result = run_tempest("--version", timeout=5)
+        self.assertEqual((result.returncode, result.stdout.strip()), (0, "tempest 0.1.0"))
+
+
+class SignalsAtStartTest(TempestCase):
+    """Issue 7 item 13: every Tempest program handles SIGTERM before anything else. `tempest front`
+    is held inside reading its --config (a FIFO) when the SIGTERM comes: it stops with one line
+    and exit status 128+15, instead of dying by the default action. Once running, SIGTERM still
+    drains (the front's own handling takes over from main's)."""
+
+    def test_sigterm_while_the_front_reads_its_config(self):
+        directory = tempfile.mkdtemp(prefix="front-fifo-")
+        fifo = os.path.join(directory, "tempest.toml")
+        os.mkfifo(fifo)
+        proc = subprocess.Popen([TEMPEST_BIN, "front", "--config", fifo, "--listen", f"{LOOPBACK}:0",
+                                 "--redis", f"redis://{LOOPBACK}:1"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+
+        def reader_opened():
+            try:
+                return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return None
+        fd = wait_until(reader_opened, 10.0, 0.005, message="the front opening its config")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        try:
+            os.write(fd, b'timeout = "1s"\n')
+        except BrokenPipeError:
+            pass  # the front is gone: its exit status says how
+        os.close(fd)
+        out, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 128 + signal.SIGTERM, err)
+        self.assertEqual(err.strip(), "tempest: SIGTERM before start-up finished: stopped")
+        self.assertNotIn("ready", out)
+        os.unlink(fifo)
+        os.rmdir(directory)
+
+    def test_sigterm_to_a_running_front_still_drains(self):
+        redis = self.start_redis()
+        front = self.start_front(redis, "--timeout", "5s")
+        with HttpConnection(front.http_port) as conn:
+            conn.request("GET", "/in-flight")
+            job = FakeWorker(redis).take_job()
+            front.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            self.assertTrue(front.alive(), "the front did not wait for its request in flight")
+            job.answer([200, {}, "drained"])
+            self.assertEqual(conn.read_response().body, b"drained")
+        self.assertEqual(front.wait(10), 0, front.log())
+
+    def test_sighup_before_the_front_handles_it_is_logged_and_ignored(self):
+        redis = self.start_redis()
+        front = self.start_front(redis)
+        front.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP" in front.log(), 5.0, message="SIGHUP logged")
+        self.assertTrue(front.alive(), "SIGHUP killed the front")
+        self.assertEqual(front.stop(), 0)
 
 
 class ConfigFileTest(TempestCase):

@@ -5,6 +5,8 @@
 #include "angel/restart_policy.hpp"
 
 #include <gtest/gtest.h>
+#include <map>
+#include <set>
 #include <signal.h>
 
 using namespace tempest;
@@ -22,6 +24,7 @@ restart_limits limits() {
   restart_limits l;
   l.backoff_min = 100ms;
   l.backoff_max = 1000ms;
+  l.backoff_reset = 10s;
   l.crash_loop = 5;
   l.crash_window = 10s;
   return l;
@@ -46,7 +49,7 @@ TEST(restart_policy, quick_exits_double_the_delay_then_fail) {
   for (int i = 0; i < 4; ++i) {
     p.on_started(t.now);
     t.advance(10ms);
-    EXPECT_EQ(p.on_exit(t.now, false), instance_state::backoff);
+    EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff);
     delays.push_back(p.last_delay());
     EXPECT_FALSE(p.due(t.now + p.last_delay() - 1ms));
     EXPECT_TRUE(p.due(t.now + p.last_delay()));
@@ -56,7 +59,7 @@ TEST(restart_policy, quick_exits_double_the_delay_then_fail) {
   p.on_started(t.now);
   EXPECT_EQ(p.restarts(), 4);
   t.advance(10ms);
-  EXPECT_EQ(p.on_exit(t.now, false), instance_state::failed);  // 5 exits within 10 s
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::failed);  // 5 exits within 10 s
   EXPECT_FALSE(p.due(t.now + 1h));
 }
 
@@ -67,7 +70,7 @@ TEST(restart_policy, delay_is_capped_at_backoff_max) {
   restart_policy p(restart_mode::always, l, t.now);
   for (int i = 0; i < 8; ++i) {
     p.on_started(t.now);
-    p.on_exit(t.now, false);
+    p.on_exit(t.now, exit_cause::failure);
     t.advance(p.last_delay());
   }
   EXPECT_EQ(p.last_delay(), 1000ms);
@@ -78,14 +81,75 @@ TEST(restart_policy, a_long_run_resets_the_backoff_and_old_exits_leave_the_windo
   restart_policy p(restart_mode::always, limits(), t.now);
   for (int i = 0; i < 3; ++i) {
     p.on_started(t.now);
-    p.on_exit(t.now, false);
+    p.on_exit(t.now, exit_cause::failure);
     t.advance(p.last_delay());
   }
   EXPECT_EQ(p.last_delay(), 400ms);
   p.on_started(t.now);
-  t.advance(11s);  // healthy for longer than the crash window
-  EXPECT_EQ(p.on_exit(t.now, false), instance_state::backoff);
+  t.advance(11s);  // healthy for longer than backoff_reset
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff);
   EXPECT_EQ(p.last_delay(), 100ms);
+}
+
+// Issue 7 item 12: by default the angel never gives up; it keeps trying at most backoff-max apart.
+TEST(restart_policy, the_defaults_never_give_up) {
+  fake_clock t;
+  auto l = default_config().limits;
+  EXPECT_EQ(l.crash_loop, 0);
+  EXPECT_EQ(l.backoff_max, 30s);
+  restart_policy p(restart_mode::always, l, t.now);
+  for (int i = 0; i < 200; ++i) {
+    p.on_started(t.now);
+    t.advance(1ms);
+    ASSERT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff) << "exit " << i;
+    t.advance(p.last_delay());
+  }
+  EXPECT_EQ(p.last_delay(), 30s);
+  EXPECT_EQ(p.restarts(), 199);
+}
+
+TEST(restart_policy, a_run_of_backoff_reset_resets_the_delay_apart_from_the_crash_window) {
+  fake_clock t;
+  auto l = limits();
+  l.backoff_reset = 1s;
+  restart_policy p(restart_mode::always, l, t.now);
+  for (int i = 0; i < 3; ++i) {
+    p.on_started(t.now);
+    p.on_exit(t.now, exit_cause::failure);
+    t.advance(p.last_delay());
+  }
+  EXPECT_EQ(p.last_delay(), 400ms);
+  p.on_started(t.now);
+  t.advance(1s);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff);
+  EXPECT_EQ(p.last_delay(), 100ms);
+}
+
+// A SIGKILL from outside (operator, OOM killer, chaos loop) is not a crash: always backoff_min,
+// and neither the delay nor the crash loop counts it, even with an explicit crash-loop.
+TEST(restart_policy, sigkill_from_outside_is_not_a_crash) {
+  fake_clock t;
+  auto l = limits();
+  l.crash_loop = 3;
+  restart_policy p(restart_mode::always, l, t.now);
+  for (int i = 0; i < 50; ++i) {
+    p.on_started(t.now);
+    t.advance(1ms);
+    ASSERT_EQ(p.on_exit(t.now, exit_cause::killed), instance_state::backoff) << "kill " << i;
+    EXPECT_EQ(p.last_delay(), 100ms);
+    t.advance(p.last_delay());
+  }
+  // Crashes still count as before, from the first delay.
+  p.on_started(t.now);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff);
+  EXPECT_EQ(p.last_delay(), 100ms);
+  t.advance(p.last_delay());
+  p.on_started(t.now);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::backoff);
+  EXPECT_EQ(p.last_delay(), 200ms);
+  t.advance(p.last_delay());
+  p.on_started(t.now);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::failed);
 }
 
 TEST(restart_policy, clean_exits_count_too_under_always) {
@@ -94,23 +158,23 @@ TEST(restart_policy, clean_exits_count_too_under_always) {
   l.crash_loop = 2;
   restart_policy p(restart_mode::always, l, t.now);
   p.on_started(t.now);
-  EXPECT_EQ(p.on_exit(t.now, true), instance_state::backoff);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::clean), instance_state::backoff);
   t.advance(p.last_delay());
   p.on_started(t.now);
-  EXPECT_EQ(p.on_exit(t.now, true), instance_state::failed);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::clean), instance_state::failed);
 }
 
 TEST(restart_policy, on_failure_and_never) {
   fake_clock t;
   restart_policy a(restart_mode::on_failure, limits(), t.now);
   a.on_started(t.now);
-  EXPECT_EQ(a.on_exit(t.now, true), instance_state::stopped);
+  EXPECT_EQ(a.on_exit(t.now, exit_cause::clean), instance_state::stopped);
   restart_policy b(restart_mode::on_failure, limits(), t.now);
   b.on_started(t.now);
-  EXPECT_EQ(b.on_exit(t.now, false), instance_state::backoff);
+  EXPECT_EQ(b.on_exit(t.now, exit_cause::failure), instance_state::backoff);
   restart_policy c(restart_mode::never, limits(), t.now);
   c.on_started(t.now);
-  EXPECT_EQ(c.on_exit(t.now, false), instance_state::stopped);
+  EXPECT_EQ(c.on_exit(t.now, exit_cause::failure), instance_state::stopped);
 }
 
 TEST(restart_policy, stop_transitions) {
@@ -119,7 +183,7 @@ TEST(restart_policy, stop_transitions) {
   running.on_started(t.now);
   EXPECT_TRUE(running.on_stop());
   EXPECT_EQ(running.state(), instance_state::stopping);
-  EXPECT_EQ(running.on_exit(t.now, false), instance_state::stopped);  // no restart while stopping
+  EXPECT_EQ(running.on_exit(t.now, exit_cause::failure), instance_state::stopped);  // no restart while stopping
 
   restart_policy waiting(restart_mode::always, limits(), t.now);
   EXPECT_FALSE(waiting.on_stop());
@@ -134,7 +198,7 @@ TEST(restart_policy, retry_gives_a_failed_instance_a_new_chance) {
   l.crash_loop = 1;
   restart_policy p(restart_mode::always, l, t.now);
   p.on_started(t.now);
-  EXPECT_EQ(p.on_exit(t.now, false), instance_state::failed);
+  EXPECT_EQ(p.on_exit(t.now, exit_cause::failure), instance_state::failed);
   p.on_retry(t.now);
   EXPECT_TRUE(p.due(t.now));
 }
@@ -168,7 +232,7 @@ command = ["/bin/echo", "a b"]
 )", "t.toml");
   EXPECT_EQ(c.redis, "redis://127.0.0.1:7000/1");
   EXPECT_EQ(c.limits.backoff_min, 50ms);
-  EXPECT_EQ(c.limits.backoff_max, 10s);  // default from the table
+  EXPECT_EQ(c.limits.backoff_max, 30s);  // default from the table
   EXPECT_EQ(c.limits.crash_loop, 3);
   EXPECT_EQ(c.stop_timeout, 2s);
   EXPECT_EQ(c.reap_interval, 1s);
@@ -260,14 +324,41 @@ TEST(angel_config, the_examples_parse) {
   auto t = load_toml_config(TEMPEST_SOURCE_DIR "/examples/angel.toml");
   EXPECT_EQ(t.programs.at("hello").count, 2);
   EXPECT_EQ(t.programs.count("front"), 1u);
-  angel_config defaults;
-  for (const auto& s : angel_settings(defaults)) if (!s.default_value.empty()) s.apply(s.default_value);
+  auto defaults = default_config();
   EXPECT_EQ(t.limits.backoff_min, defaults.limits.backoff_min);  // the example shows the defaults
   EXPECT_EQ(t.limits.backoff_max, defaults.limits.backoff_max);
+  EXPECT_EQ(t.limits.backoff_reset, defaults.limits.backoff_reset);
   EXPECT_EQ(t.limits.crash_loop, defaults.limits.crash_loop);
   EXPECT_EQ(t.limits.crash_window, defaults.limits.crash_window);
   EXPECT_EQ(t.stop_timeout, defaults.stop_timeout);
   EXPECT_EQ(t.reap_interval, defaults.reap_interval);
   auto p = load_procfile(TEMPEST_SOURCE_DIR "/examples/Procfile");
-  EXPECT_EQ(p.programs.size(), 3u);
+  EXPECT_EQ(p.programs.size(), 4u);
+}
+
+namespace {
+// queue -> the programs (executables) serving it: workers by --queue, fronts by --queue.
+std::map<std::string, std::set<std::string>> workers_by_queue(const angel_config& c) {
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& [name, spec] : c.programs) {
+    auto argv = exec_argv(spec);
+    if (argv.size() > 1 && argv[1] == "front") continue;
+    std::string queue = "tempest";
+    for (std::size_t i = 0; i + 1 < argv.size(); ++i)
+      if (argv[i] == "--queue") queue = argv[i + 1];
+    out[queue].insert(argv[0]);
+  }
+  return out;
+}
+}  // namespace
+
+// Issue 7 item 22: any worker of a queue may take any of its jobs, so one kind per queue.
+TEST(angel_config, the_examples_run_one_kind_of_worker_per_queue) {
+  for (const char* path : {TEMPEST_SOURCE_DIR "/examples/Procfile", TEMPEST_SOURCE_DIR "/examples/angel.toml"}) {
+    std::string p(path);
+    auto c = p.ends_with(".toml") ? load_toml_config(p) : load_procfile(p);
+    auto queues = workers_by_queue(c);
+    EXPECT_FALSE(queues.empty()) << p;
+    for (const auto& [queue, programs] : queues) EXPECT_EQ(programs.size(), 1u) << p << ": queue " << queue;
+  }
 }
