@@ -25,6 +25,39 @@ TEST(duration, parses_units) {
   EXPECT_THROW(parse_duration(""), std::invalid_argument);
 }
 
+// Issue 7 item 9: 99999999999h was 3.6e17 ms; now + that overflowed (UBSan) in the deadline.
+TEST(duration, too_long_is_refused_not_overflowed) {
+  EXPECT_EQ(parse_duration("8760h"), max_duration);
+  EXPECT_THROW(parse_duration("8761h"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("99999999999h"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("99999999999999999999999999ms"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("31536000001ms"), std::invalid_argument);
+  try {
+    parse_duration("99999999999h");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("too long"), std::string::npos) << e.what();
+  }
+  // The bound leaves steady_clock (int64 ns) and system_clock far from overflow.
+  auto far = std::chrono::steady_clock::now() + 2 * max_duration;
+  EXPECT_GT(far, std::chrono::steady_clock::now());
+  static_assert(std::chrono::nanoseconds::max() / 100 > 2 * max_duration);
+}
+
+TEST(size, too_large_is_refused_not_wrapped) {
+  // 99999999999g is about 1.07e20 bytes: converting that double to uint64 is undefined (it gave
+  // 0, so --max-body-size 99999999999g passed its range check and every POST got 413).
+  EXPECT_THROW(parse_size("99999999999g"), std::invalid_argument);
+  EXPECT_THROW(parse_size("18446744073709551616"), std::invalid_argument);
+  EXPECT_THROW(parse_size("17179869184g"), std::invalid_argument);  // 2^34 GiB = 2^64 bytes
+  EXPECT_EQ(parse_size("17179869183g"), 17179869183ull << 30);     // 2^64 - 2^30 fits
+  EXPECT_EQ(parse_size("4g"), 1ull << 32);
+  try {
+    parse_size("99999999999g");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+  }
+}
+
 TEST(size, parses_units) {
   EXPECT_EQ(parse_size("512"), 512u);
   EXPECT_EQ(parse_size("16k"), 16384u);
@@ -57,6 +90,26 @@ TEST(redis_url, forms) {
   EXPECT_THROW(parse_redis_url("redis://host:99999"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("redis://host/x"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("unix:"), std::invalid_argument);
+}
+
+// Issue 7 item 9: "redis://[::1" was taken as host "::" port 6379.
+TEST(redis_url, ipv6_brackets_must_close) {
+  EXPECT_THROW(parse_redis_url("redis://[::1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("[::1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1/0"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1]x"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1]6379"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[]"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[]:6379"), std::invalid_argument);
+  auto a = parse_redis_url("redis://[::1]");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, 6379);
+  auto b = parse_redis_url("redis://[::1]/4");
+  EXPECT_EQ(b.host, "::1");
+  EXPECT_EQ(b.db, 4);
+  std::string host;
+  std::uint16_t port = 0;
+  EXPECT_THROW(split_host_port("[::1", host, port), std::invalid_argument);
 }
 
 TEST(json_writer, nested_values_are_valid_json) {
