@@ -105,7 +105,9 @@ resp_limits endpoint_limits(const front_config& cfg, bool authed, bool accept_in
   l.accept_inline = accept_inline;
   l.max_depth = 1;
   l.max_elements = cfg.answer_max_args;
-  l.max_message = authed ? cfg.max_answer_size : std::min(cfg.max_answer_size, cfg.answer_auth_max_size);
+  // Before AUTH: small, but never too small for an AUTH with the configured password.
+  std::size_t before_auth = std::max<std::size_t>(cfg.answer_auth_max_size, cfg.answer_password.size() + 128);
+  l.max_message = authed ? cfg.max_answer_size : std::min<std::size_t>(cfg.max_answer_size, before_auth);
   l.max_inline = std::min<std::size_t>(64 * 1024, l.max_message);
   l.skip_oversized = authed;
   return l;

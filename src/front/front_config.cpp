@@ -88,7 +88,7 @@ settings_table make_front_settings(front_config& c) {
          "most items in one command on the answer endpoint; more is a protocol error and closes the connection",
          [&c](const std::string& v) { c.answer_max_args = static_cast<std::uint64_t>(parse_int(v, 3, 1 << 20)); }});
   t.add({"answer-auth-max-size", "SIZE", "4k",
-         "largest RESP message on the answer endpoint before AUTH (with --answer-password); more closes the connection",
+         "largest RESP message on the answer endpoint before AUTH (with --answer-password, raised to fit it); more closes the connection",
          [&c](const std::string& v) { c.answer_auth_max_size = size_in(v, 256, 1 << 20); }});
   t.add({"answer-auth-attempts", "INT", "3", "wrong passwords one answer connection may send before it is closed",
          [&c](const std::string& v) { c.answer_auth_attempts = parse_int(v, 1, 1000); }});

@@ -304,7 +304,7 @@ class AnswerPasswordTest(TempestCase):
             self.assertEqual(conn.command("AUTH", "s3cret"), ("+", "OK"))
 
     def test_wrong_passwords_close_the_connection_after_three(self):
-        before = self.front.info(password="s3cret")["answer_auth_failures"]
+        before = self.front.info(password="s3cret").get("answer_auth_failures", 0)
         with RespConnection(self.front.answer_port) as conn:
             for attempt in range(3):
                 kind, text = conn.command("AUTH", f"guess{attempt}")
@@ -458,3 +458,18 @@ class HostileAnswerTest(TempestCase):
                     self.assertEqual((kind, resp.status), ("+", 200), text)
                 else:
                     self.assertEqual((kind, resp.status), ("-", 502), text)
+
+
+class LongPasswordTest(TempestCase):
+    """The pre-AUTH size limit never locks out the configured password."""
+
+    def test_a_password_longer_than_answer_auth_max_size_still_authenticates(self):
+        password = "p" * 6000
+        redis = self.start_redis()
+        front = self.start_front(redis, "--answer-password", password,
+                                 "--answer-auth-max-size", "1k")
+        with RespConnection(front.answer_port) as conn:
+            self.assertEqual(conn.command("AUTH", password), ("+", "OK"))
+        with socket.create_connection((LOOPBACK, front.answer_port), timeout=5) as s:
+            s.sendall(resp_command("AUTH", "q" * 7000))  # still bounded: above the password's size
+            self.assertTrue(read_until_closed(s).startswith(b"-ERR Protocol error"))
