@@ -42,10 +42,14 @@
 // doubling to 500 ms); an answer endpoint that breaks is reconnected once and the unacknowledged
 // answers resent, then dropped with a log line if the front is gone.
 //
-// Signals: run() catches SIGTERM and SIGINT while it runs: the jobs already taken are finished
-// and answered, then run() returns 0. The handlers are installed with SA_RESETHAND, so a
-// second signal kills the process as usual. SIGPIPE is ignored (a closed answer socket is an
-// error value, not a death).
+// Signals: SIGTERM and SIGINT are caught from the first thing a worker program does
+// (worker_options::from_args, before it reads a flag; or catch_stop_signals()),
+// so a stop asked at any moment is a clean one: before run(), run() returns 0 at once; during
+// run(), the jobs already taken are finished and answered, then run() returns 0. The handlers
+// are installed with SA_RESETHAND, so a second signal kills the process as usual; run()
+// restores the earlier dispositions when it returns. SIGPIPE is ignored (a closed answer
+// socket is an error value, not a death). SIGTERM and SIGINT are unblocked then, so a
+// supervisor may spawn the program with them blocked (closing the window before main).
 //
 // args() and answer::send use Boost.JSON: include <boost/json.hpp> where you use them.
 #pragma once
@@ -74,6 +78,11 @@ namespace detail {
 class worker_lane;
 struct job_access;
 }  // namespace detail
+
+// Catches SIGTERM and SIGINT as stop requests from now on (see "Signals" above); idempotent,
+// thread-safe. from_args and the worker constructor call it; call it first in main when a
+// program uses worker_options::parse or does slow work before either.
+void catch_stop_signals() noexcept;
 
 // The standard worker settings: every example program takes these flags.
 struct worker_options {

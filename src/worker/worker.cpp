@@ -56,6 +56,7 @@
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/reliable_scripts.hpp"
+#include "worker/stop_signals.hpp"
 
 namespace tempest {
 namespace {
@@ -85,10 +86,6 @@ std::string host_name() {
   return buf;
 }
 
-std::atomic<bool> signal_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-extern "C" void on_stop_signal(int) { signal_stop.store(true, std::memory_order_relaxed); }
-
 spdlog::logger& logger() {
   static const auto l = log::get("worker");
   return *l;
@@ -113,33 +110,6 @@ reply_ptr command(redisContext* c, std::initializer_list<std::string_view> args)
   for (auto a : args) { argv[n] = a.data(); lens[n] = a.size(); ++n; }
   return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
 }
-
-// SIGINT and SIGTERM ask for a stop while run() runs; SIGPIPE is ignored (EPIPE is handled).
-class signal_guard {
- public:
-  signal_guard() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;  // a second signal kills as usual
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    sigaction(SIGPIPE, &ignore, &old_pipe_);
-  }
-  ~signal_guard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGPIPE, &old_pipe_, nullptr);
-  }
-  signal_guard(const signal_guard&) = delete;
-  signal_guard& operator=(const signal_guard&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
-};
 
 // One cached connection from a lane to one front's answer endpoint (states: see the top).
 class answer_conn {
@@ -759,7 +729,10 @@ void answer::send_json(std::string_view json) {
   ++count_;
 }
 
-worker::worker(worker_options options) : options_(std::move(options)) { log::init(options_.log_level); }
+worker::worker(worker_options options) : options_(std::move(options)) {
+  catch_stop_signals();  // (again: a program may build its options without from_args)
+  log::init(options_.log_level);
+}
 
 worker& worker::on_request(request_handler fn) {
   request_handler_ = std::move(fn);
@@ -789,10 +762,19 @@ tempest::publisher& worker::publisher() {
 }
 
 bool worker::stopping() const noexcept {
-  return stop_.load(std::memory_order_relaxed) || signal_stop.load(std::memory_order_relaxed);
+  return stop_.load(std::memory_order_relaxed) || detail::stop_signalled();
 }
 
 int worker::run() {
+  catch_stop_signals();  // already done by from_args and the constructor, unless released
+  struct release {
+    ~release() { detail::release_stop_signals(); }
+  } release_at_return;
+  if (stopping()) {  // SIGTERM during start-up: a clean stop, before any connection
+    stop_.store(false);
+    logger().info("stopped before taking jobs (a stop was asked during start-up)");
+    return 0;
+  }
   redis_endpoint ep;
   try {
     ep = parse_redis_url(options_.redis);
@@ -800,9 +782,7 @@ int worker::run() {
     logger().error("{}", e.what());
     return 1;
   }
-  signal_stop.store(false);
   fatal_.store(false);
-  signal_guard signals;
   const bool reliable = options_.mode == worker_options::delivery::reliable;
   std::vector<std::string> ids;  // one per lane, reliable mode only
   if (reliable) {

@@ -122,6 +122,7 @@ worker_options worker_options::parse(CLI::App& app, int argc, const char* const*
 
 worker_options worker_options::from_args(int argc, char** argv, std::string description,
                                          const std::function<void(CLI::App&)>& extra_flags) {
+  catch_stop_signals();  // the first thing a worker program does (docs: stop_signals.hpp)
   std::string name = program_name(argc, argv);
   CLI::App app(std::move(description), name);
   if (extra_flags) extra_flags(app);
