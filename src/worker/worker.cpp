@@ -12,7 +12,9 @@
 //            <queue>:low LEFT COUNT <batch> (blocks up to 1 s, so a stop is noticed; BLPOP over
 //            the three + LPOP <list> <n> on a Redis without BLMPOP)
 //   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
-//            drop it unstarted when its "deadline" (unix ms) has passed (counted, logged at
+//            drop it unhandled when its respond_to is neither announced in tempest:fronts nor
+//            in --answer-allow (answer_targets.hpp; counted, logged at most every 10 s), drop
+//            it unstarted when its "deadline" (unix ms) has passed (counted, logged at
 //            debug), call the handler, encode the answer (json_writer) and write it to the job's
 //            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
 //   collect  read the +OK / -ERR replies of the answers pipelined during the batch
@@ -53,6 +55,7 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
+#include "worker/answer_targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/reliable_scripts.hpp"
@@ -97,6 +100,8 @@ struct command_free {
 using detail::context_ptr;
 using detail::reply_ptr;
 using detail::reply_text;
+using detail::answer_targets;
+using detail::fetch_announced;
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
@@ -307,7 +312,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
         lists_(queue_keys::lists(w.options_.queue)), reliable_(!id.empty()), id_(std::move(id)),
         processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
         bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
-        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
+        targets_(w.options_.answer_allow), arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
     while (!w_.stopping()) {
@@ -584,6 +589,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
       logger().warn("[w{}] skipping a malformed job ({}): {:.120}", index_, err, payload);
       return;
     }
+    if (!j.respond_to().empty() && !answer_trusted(j)) return;
     if (deadline_passed(j, unix_now_ms())) {
       w_.expired_.fetch_add(1, std::memory_order_relaxed);
       logger().debug("[w{} j{}] deadline passed before the job started; dropped", index_, j.id());
@@ -660,6 +666,35 @@ class worker_lane final : public answer_sink, public cancel_probe {
     }
   }
 
+  // ---- where answers may go (answer_targets.hpp; docs/protocol.md 3.5) ----------------------
+
+  // Announced in tempest:fronts or in --answer-allow; else the job is dropped unhandled,
+  // counted, and logged at most every 10 s.
+  bool answer_trusted(const job& j) {
+    auto now = clock_type::now();
+    auto v = targets_.check(j.respond_to(), now, batch_started_);
+    if (v == answer_targets::verdict::ask_redis) {
+      std::optional<std::vector<std::string>> announced;
+      if (redis_ && drain_replies()) {
+        announced = fetch_announced(redis_.get());
+        if (!announced && redis_->err) redis_lost();
+      }
+      targets_.update(std::move(announced), now);
+      v = targets_.check(j.respond_to(), now, batch_started_);
+    }
+    if (v == answer_targets::verdict::allowed) return true;
+    w_.untrusted_.fetch_add(1, std::memory_order_relaxed);
+    ++untrusted_unlogged_;
+    if (now - untrusted_logged_at_ >= 10s || untrusted_logged_at_ == clock_type::time_point{}) {
+      logger().warn("[w{} j{}] respond_to '{:.100}' is neither announced by a front ({}) nor in --answer-allow: "
+                    "job dropped unhandled ({} such job(s) since the last such line)",
+                    index_, j.id(), j.respond_to(), queue_keys::fronts, untrusted_unlogged_);
+      untrusted_logged_at_ = now;
+      untrusted_unlogged_ = 0;
+    }
+    return false;
+  }
+
   // ---- answer connections -----------------------------------------------------------------
 
   answer_conn& conn_for(std::string_view respond_to) {
@@ -706,6 +741,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
   answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
   clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
+  answer_targets targets_;           // which respond_to this lane answers
+  clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
+  std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
   // Per-job scratch, reused so that a typical job costs no heap allocation.
   std::vector<unsigned char> arena_;
   unsigned char parser_temp_[4096];
@@ -797,7 +835,7 @@ int worker::run() {
   std::unique_ptr<detail::heartbeat> beats;
   if (reliable)
     beats = std::make_unique<detail::heartbeat>(ep, ids, options_.heartbeat_ttl,
-                                                reap_options{options_.max_attempts, options_.answer_password});
+                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow});
   auto run_lane = [this, &ep, &ids](int index) {
     try {
       auto lane = std::make_unique<detail::worker_lane>(*this, index, ep, ids.empty() ? std::string() : ids[index]);

@@ -103,8 +103,10 @@ class ReliableCase(TempestCase):
         self.addCleanup(self.fake.close)
 
     def worker(self, *flags, mode="reliable", wait_ready=True):
+        # The fake front announces nothing (like the 2012 one): allowed explicitly.
         return self.start_worker("echo_worker", self.redis, "tempest", "--mode", mode,
-                                 "--heartbeat-ttl", f"{int(TTL * 1000)}ms", *flags,
+                                 "--heartbeat-ttl", f"{int(TTL * 1000)}ms",
+                                 "--answer-allow", self.fake.address, *flags,
                                  wait_ready=wait_ready)
 
     def processing_of(self, worker):
