@@ -12,6 +12,9 @@
 //   tempest:workers                       set of live reliable worker ids
 //   tempest:worker:<id>                   heartbeat key of a worker (expires when it stops beating)
 //   tempest:processing:<id>               the jobs a worker holds right now
+//   tempest:wake:<id>                     wake-up token for one lane blocked on its bell, pushed
+//                                         by its own queue watch (src/worker/queue_watch.hpp)
+//                                         when a job arrives without a bell; expires in 10 s
 //   tempest:cancelled                     hash of jobs nobody waits for any more (the client
 //                                         went away), field <respond_to>/<job_id>: workers skip
 //                                         them, a running handler can ask (request::cancelled());
@@ -54,6 +57,7 @@ inline std::string dead(std::string_view queue) { return std::string(queue) + ":
 inline constexpr std::string_view workers = "tempest:workers";
 inline std::string heartbeat(std::string_view worker_id) { return "tempest:worker:" + std::string(worker_id); }
 inline std::string processing(std::string_view worker_id) { return "tempest:processing:" + std::string(worker_id); }
+inline std::string wake(std::string_view worker_id) { return "tempest:wake:" + std::string(worker_id); }
 inline constexpr long long bell_keep = 1024;
 inline constexpr std::string_view cancelled = "tempest:cancelled";
 inline constexpr std::string_view fronts = "tempest:fronts";

@@ -5,8 +5,10 @@
 //
 //   take     reliable mode (default; at-least-once): EVALSHA take_script moves up to <batch> jobs
 //            from the highest non-empty of <queue>:high, <queue>, <queue>:low into
-//            tempest:processing:<host:pid:lane>; when there are none, BLPOP <queue>:bell 1 and
-//            take again (details at "reliable mode" below; scripts in reliable_scripts.hpp; the
+//            tempest:processing:<host:pid:lane>; when there are none, wait (BLPOP <queue>:bell
+//            tempest:wake:<id> 1, while a second connection's BLMOVE <queue> <queue> LEFT LEFT
+//            1 rings the wake for jobs pushed without a bell token: queue_watch.hpp) and take
+//            again (details at "reliable mode" below; scripts in reliable_scripts.hpp; the
 //            heartbeat thread and the reaper in reliable.cpp)
 //   pop      plain mode (--mode plain; at-most-once): BLMPOP 1 3 <queue>:high <queue>
 //            <queue>:low LEFT COUNT <batch> (blocks up to 1 s, so a stop is noticed; BLPOP over
@@ -58,6 +60,7 @@
 #include "worker/answer_targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
+#include "worker/queue_watch.hpp"
 #include "worker/reliable_scripts.hpp"
 #include "worker/stop_signals.hpp"
 
@@ -312,6 +315,8 @@ class worker_lane final : public answer_sink, public cancel_probe {
         lists_(queue_keys::lists(w.options_.queue)), reliable_(!id.empty()), id_(std::move(id)),
         processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
         bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
+        watch_(reliable_ ? std::make_unique<queue_watch>(ep_, w.options_.queue, bell_, queue_keys::wake(id_), index)
+                         : nullptr),
         targets_(w.options_.answer_allow), arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
@@ -492,9 +497,11 @@ class worker_lane final : public answer_sink, public cancel_probe {
     entries_.clear();
     replies_.clear();
     if (!take_once() || !batch_.empty() || w_.stopping()) return;
-    reply_ptr r = command(redis_.get(), {"BLPOP", bell_, pop_timeout});  // a token is only a wake-up
-    if (!r) return redis_lost();
-    if (r->type == REDIS_REPLY_ARRAY && !w_.stopping()) take_once();
+    // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
+    auto woke = watch_->wait(redis_.get());
+    if (woke == queue_watch::woke::error) return redis_lost();
+    if (w_.stopping() || !take_once()) return;
+    if (woke == queue_watch::woke::timeout && !batch_.empty()) watch_->enable_watch();  // no token, yet jobs
   }
 
   bool take_once() {
@@ -741,6 +748,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
   clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
+  std::unique_ptr<queue_watch> watch_;  // reliable mode: the wait when no job is there
   answer_targets targets_;           // which respond_to this lane answers
   clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
   std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
