@@ -26,6 +26,7 @@
 //                                         --fails--> down: answers dropped, retry after 1 s
 //   open    --write or read fails--> reconnect once, resend the unacknowledged answers
 //                                    --fails again--> down, those answers dropped
+//   open    --no reply within 5 s (a hung endpoint)--> down at once, answers dropped (no resend)
 //   open    --peer closed while idle (poll before the first write of a batch)--> reconnect
 //   down    --1 s later, next answer--> connect
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
@@ -48,6 +49,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <deque>
@@ -160,7 +162,12 @@ class answer_conn {
   void collect() {
     while (!pending_.empty() && ctx_) {
       void* raw = nullptr;
+      errno = 0;
       if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {  // alive but silent: resending cannot help
+          timed_out();
+          break;
+        }
         if (!recover()) break;
         continue;
       }
@@ -251,6 +258,14 @@ class answer_conn {
       return false;
     }
     return true;
+  }
+
+  // No reply within answer_io_timeout: a hung endpoint. Its answers are dropped and it is left
+  // alone for answer_retry_after (a reconnect and resend would cost the lane a second timeout).
+  void timed_out() {
+    drop_pending("no reply within the answer timeout (endpoint hung?)");
+    retry_after_ = clock_type::now() + answer_retry_after;
+    down_logged_ = true;
   }
 
   void drop_pending(const char* why) {

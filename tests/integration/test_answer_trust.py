@@ -135,6 +135,21 @@ class AnswerTrust(TempestCase):
         self.assertEqual(stats["untrusted_jobs"], 10)
         self.assertTrue(worker.alive())
 
+    def test_an_announced_endpoint_that_never_replies_costs_one_timeout_not_two(self):
+        # A hung front (or a listener someone announced): the worker connects, writes the
+        # answer, waits its 5 s answer timeout, then leaves the endpoint alone; it used to
+        # reconnect at once and resend, waiting a second time.
+        self.r.zadd("tempest:fronts", {self.silent.address: redis_time_ms(self.r) + 3600_000})
+        front = self.start_front(self.redis, "--timeout", "30s")
+        self.start_worker("echo_worker", self.redis, "tempest", "--batch", "1")
+        self.r.rpush("tempest", make_job(self.silent.address, 1))
+        self.r.rpush("tempest:bell", "1")
+        wait_until(lambda: self.silent.accepted >= 1 and b"url" in self.silent.received, 10,
+                   message="the answer at the silent endpoint")
+        resp = http_request(front.http_port, "GET", "/after", timeout=30)
+        self.assertEqual(resp.status, 200, resp)
+        self.assertEqual(self.silent.accepted, 1, "the worker reconnected to a hung endpoint")
+
     def test_allow_list_answers_a_front_that_announces_nothing(self):
         fake = FakeFront()  # a RESP answer endpoint that announces nothing, like the 2012 front
         self.addCleanup(fake.close)
