@@ -8,7 +8,8 @@
 //   /status?code=N  answers with status N
 //   /worker-stats   answers {"expired_jobs": N, "untrusted_jobs": N}: the worker's counters
 //
-// Takes the standard worker flags (--help lists them).
+// Takes the standard worker flags (--help lists them). from_args comes first: it catches SIGTERM
+// and SIGINT before anything else, so a stop at any moment is a clean one.
 #include <tempest/worker.hpp>
 
 #include <boost/json.hpp>
