@@ -107,6 +107,8 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
     co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (auto n = busy(); n > 0) log::get("front")->warn("shutdown: {} request(s) still running at the deadline", n);
+  // Workers stop answering this endpoint once its announcement is gone: only now.
+  if (sh.announcer) co_await sh.announcer->withdraw(std::chrono::milliseconds(500));
   sh.ioc.stop();
 }
 
@@ -168,6 +170,10 @@ int run_front(const front_config& cfg_in) {
     sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
     sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
     sh->dispatch->start();
+    // Announced on every connect, before any job of this thread (docs/protocol.md 3.5).
+    sh->announcer = std::make_unique<endpoint_announcer>(sh->ioc.get_executor(), sh->redis, sh->respond_to,
+                                                         cfg.announce_interval);
+    sh->announcer->start();
     sh->redis->start();
     sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
     sh->hub = std::make_unique<channel_hub>(*sh, sh->pubsub);

@@ -69,6 +69,13 @@ settings_table make_front_settings(front_config& c) {
   t.add({"answer-password", "TEXT", "",
          "password workers must AUTH with on the answer endpoint; required when it is not on loopback",
          [&c](const std::string& v) { c.answer_password = v; }});
+  t.add({"announce-interval", "DURATION", "2s",
+         "how often each answer endpoint is re-announced in Redis (tempest:fronts, valid 3x this); workers "
+         "answer only announced endpoints",
+         [&c](const std::string& v) {
+           c.announce_interval = duration_in(v, 100ms);
+           if (c.announce_interval > 60s) throw std::invalid_argument("'" + v + "' is too long (at most 1m)");
+         }});
   t.add({"timeout", "DURATION", "30s", "time a request waits for a worker's answer before 504",
          [&c](const std::string& v) { c.timeout = duration_in(v, 1ms); }});
   t.add({"keepalive-timeout", "DURATION", "75s", "idle keep-alive connections are closed after this",

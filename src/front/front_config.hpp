@@ -21,6 +21,7 @@ struct front_config {
   std::string answer_host;          // answer endpoint (RESP) listener
   std::uint16_t answer_port = 0;    // 0: ephemeral; with N threads, thread i uses port+i
   std::string answer_password;      // required when answer_host is not loopback
+  std::chrono::milliseconds announce_interval{};  // answer endpoints refreshed in tempest:fronts
   std::chrono::milliseconds timeout{};            // answer deadline -> 504
   std::chrono::milliseconds keepalive_timeout{};  // idle keep-alive connection lifetime
   std::chrono::milliseconds header_timeout{};     // time to receive a request's headers -> 408
