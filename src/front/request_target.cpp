@@ -7,7 +7,8 @@ namespace {
 // The path of a target once the query is cut off: what follows the authority for absolute-form.
 std::string_view raw_path(std::string_view path) {
   // absolute-form (RFC 9112 3.2.2): scheme "://" authority path. A scheme starts with a letter
-  // and has no '/', so "/a://b" stays a path.
+  // and has no '/', so "/a://b" stays a path (and origin-form, the common case, needs no search).
+  if (!path.empty() && path.front() == '/') return path;
   auto scheme = path.find("://");
   if (scheme == std::string_view::npos || scheme == 0 || path.substr(0, scheme).find('/') != std::string_view::npos)
     return path;
