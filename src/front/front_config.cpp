@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
+#include "front/request_target.hpp"
 
 #include <charconv>
 #include <stdexcept>
@@ -114,6 +115,11 @@ settings_table make_front_settings(front_config& c) {
   t.add({"sub-prefix", "PATH", "/sub/", "GET <prefix><channel>[,<channel>...] opens a Server-Sent Events stream",
          [&c](const std::string& v) {
            if (v.size() < 2 || v.front() != '/' || v.back() != '/') throw std::invalid_argument("must start and end with /");
+           std::string scratch;  // matched on normalised paths (request_target.hpp): it must be one
+           target_parts parts;
+           if (parse_target(v, scratch, parts) != target_error::none || parts.path != v || !parts.query.empty())
+             throw std::invalid_argument("must be a normalised path (protocol.md 1.3): no '.', '..' or empty "
+                                         "segment, no escape of an unreserved character");
            c.sub_prefix = v;
          }});
   t.add({"sub-allow", "PATTERNS", "*", "channels browsers may subscribe to: comma-separated glob patterns",

@@ -191,9 +191,10 @@ struct connection_guard {
 };
 
 // Priority, deadline and retry safety of a request's job (protocol.md 8).
-queue_keys::priority decide_meta(const front_config& cfg, const http_request& req, job_meta& meta) {
+// path: the job's normalised "path" (request_target.hpp), the one every rule matches.
+queue_keys::priority decide_meta(const front_config& cfg, const http_request& req, std::string_view path,
+                                 job_meta& meta) {
   std::string_view method = req.method_string();
-  std::string_view path = split_target(req.target()).path;  // the job's "path"
   auto p = queue_keys::priority::normal;
   bool from_header = false;
   if (!cfg.priority_header.empty()) {
@@ -292,6 +293,7 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
 
   beast::flat_buffer buffer(cfg.max_header_size + 64 * 1024);
   job_slot slot(sh.ioc.get_executor());
+  std::string path_scratch;  // a normalised path that differs from the target's (kept per connection)
   for (;;) {
     entry.busy = false;
     if (sh.stopping) break;
@@ -312,6 +314,15 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     dl.arm(cfg.header_timeout);
     ec = co_await read_header(stream, buffer, parser, cfg.max_header_size);
     errc e = ec ? classify_read_error(ec, dl) : check_request_header(parser.get().base());
+    // The target is split and normalised here, once, before any body is read; every later use
+    // (rules, event-stream prefix, the job) takes this path. Its views stay valid below: they
+    // point into path_scratch or into the target's bytes, which the parser's message owns.
+    target_parts target;
+    auto bad_target = target_error::none;
+    if (!ec && e == errc::none) {
+      bad_target = parse_target(parser.get().target(), path_scratch, target);
+      if (bad_target != target_error::none) e = errc::bad_request;
+    }
     if (!ec && e == errc::none) {
       if (expects_continue(parser.get()) && !parser.is_done()) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -327,7 +338,8 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     if (ec && e == errc::none) break;  // the client went away or was too slow: just close
     if (e != errc::none) {
       front_stats::inc(sh.stats.bad_requests);
-      log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(e), error_text(e), ec ? ec.message() : "");
+      log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(e), error_text(e),
+                              ec ? ec.message() : std::string(describe(bad_target)));
       auto res = error_response(e, 11);
       res.keep_alive(false);
       res.set(http::field::date, http_date());
@@ -338,13 +350,13 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
       co_return;
     }
 
-    http_request req = parser.release();
-    if (auto parts = split_target(req.target()); is_sse_target(cfg, parts.path)) {
+    http_request& req = parser.get();  // not released: target's views stay on its bytes
+    if (is_sse_target(cfg, target.path)) {
       // The connection becomes an event stream, which reads the channels from the target:
-      // give it the origin form of an absolute-form target.
-      if (parts.path.data() != req.target().data()) {
-        std::string origin(parts.path);
-        if (!parts.query.empty()) origin.append("?").append(parts.query);
+      // give it the normalised origin form.
+      if (target.path.data() != req.target().data()) {
+        std::string origin(target.path);
+        if (!target.query.empty()) origin.append("?").append(target.query);
         req.target(origin);
       }
       dl.disarm();
@@ -362,8 +374,8 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     std::string job;
     job.reserve(256 + req.body().size());
     job_meta meta;
-    auto priority = decide_meta(cfg, req, meta);
-    encode_job(job, req, remote_addr, sh.respond_to, slot.id, meta);
+    auto priority = decide_meta(cfg, req, target.path, meta);
+    encode_job(job, req, target, remote_addr, sh.respond_to, slot.id, meta);
     sh.pending.add(slot);
     front_stats::inc(sh.stats.pending_jobs);
     sh.dispatch->push(slot.id, std::move(job), priority);

@@ -1,5 +1,7 @@
 #include "front/route_rules.hpp"
 
+#include "front/request_target.hpp"
+
 #include <stdexcept>
 
 namespace tempest::front {
@@ -16,6 +18,23 @@ bool is_method(std::string_view s) {
   for (char c : s)
     if (c < 'A' || c > 'Z') return false;
   return true;
+}
+
+// Rules match normalised paths (request_target.hpp), so a prefix that normalising would change
+// ("/%70ay", "//pay", "/a/../pay") could never match as written: refuse it, naming the form
+// that would.
+void check_normal(std::string_view item, std::string_view prefix) {
+  if (prefix.empty()) return;
+  if (prefix.find('?') != std::string_view::npos)
+    throw std::invalid_argument("rule '" + std::string(item) + "': a path prefix has no '?'");
+  std::string scratch;
+  target_parts parts;
+  auto e = parse_target(prefix, scratch, parts);
+  if (e != target_error::none)
+    throw std::invalid_argument("rule '" + std::string(item) + "': " + std::string(describe(e)));
+  if (parts.path != prefix)
+    throw std::invalid_argument("rule '" + std::string(item) + "': paths are matched normalised, write the prefix as '" +
+                                std::string(parts.path) + "'");
 }
 
 }  // namespace
@@ -46,6 +65,7 @@ std::vector<route_rule> parse_route_rules(std::string_view text) {
       throw std::invalid_argument("rule '" + std::string(item) + "': '" + r.method + "' is not a method");
     if (!r.prefix.empty() && r.prefix.front() != '/')
       throw std::invalid_argument("rule '" + std::string(item) + "': a path prefix starts with /");
+    check_normal(item, r.prefix);
     rules.push_back(std::move(r));
   }
   return rules;

@@ -381,8 +381,9 @@ class HandWorkerTest(TempestCase):
 
 
 class RequestTargetAndTrailersTest(TempestCase):
-    """Route rules and the priority header see the request as the job carries it: absolute-form
-    targets are matched on their path, and chunked trailer fields never join the headers."""
+    """Route rules and the priority header see the request as the job carries it: targets are
+    matched on their normalised path (absolute form, percent-escapes, dot segments, repeated
+    slashes: protocol.md 1.3, 4.5), and chunked trailer fields never join the headers."""
 
     QUEUE = "rules"
 
@@ -451,3 +452,63 @@ class RequestTargetAndTrailersTest(TempestCase):
             self.assertEqual(resp.header("content-type"), "text/event-stream")
         with self.redis.client() as c:
             self.assertEqual(c.llen(self.QUEUE), 0, "an event-stream request became a job")
+
+    def put(self, target):
+        """PUT target on a fresh connection: (list name, Job) once the job is queued; answers it."""
+        with HttpConnection(self.front.http_port) as conn:
+            conn.request("PUT", target, body=b"")
+            queue, job = self.take()
+            job.answer([200, {}, "ok"])
+            self.assertEqual(conn.read_response().status, 200)
+        return queue, job
+
+    def test_other_spellings_of_a_path_follow_the_route_rules(self):
+        for target in ("/./pay", "//pay", "/a/../pay", "/%70ay", "/%2e/pay", "/x/%2E%2e/p%61y/", "///pay?a=1",
+                       "http://x//a/./../%70ay?k=v"):
+            with self.subTest(target=target):
+                queue, job = self.put(target)
+                self.assertEqual(job.request["url"], target)  # as received
+                self.assertTrue(job.request["path"] in ("/pay", "/pay/"), job.request["path"])
+                self.assertEqual(queue, f"{self.QUEUE}:high")
+                self.assertEqual(job.request["priority"], "high")
+                self.assertIs(job.request["retry"], False)
+        # The rules still leave other paths alone, however they are spelled.
+        queue, job = self.put("/pay/../other")
+        self.assertEqual((queue, job.request["path"], job.request["retry"]), (self.QUEUE, "/other", True))
+
+    def test_paths_that_frameworks_read_differently_are_400(self):
+        bad_before = self.front.info()["bad_requests"]
+        jobs_before = self.front.info()["jobs_pushed"]
+        targets = ("/../pay", "/a/../../pay", "/%2e%2e/pay", "http://x/../pay", "/pay%00", "/pay%2Fadmin",
+                   "/%zz", "/pay#x", "/x\\..\\pay")
+        for target in targets:
+            with self.subTest(target=target), HttpConnection(self.front.http_port) as conn:
+                conn.send(f"PUT {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())
+                resp = conn.read_response()
+                self.assertEqual(resp.status, 400, resp)
+                self.assertEqual(resp.body, b"bad request\n")
+        self.assertEqual(self.front.info()["bad_requests"] - bad_before, len(targets))
+        self.assertEqual(self.front.info()["jobs_pushed"], jobs_before)
+        with self.redis.client() as c:
+            self.assertEqual([c.llen(k) for k in (self.QUEUE, f"{self.QUEUE}:high", f"{self.QUEUE}:low")], [0, 0, 0])
+
+    def test_a_400_target_is_refused_before_its_body_is_read(self):
+        with HttpConnection(self.front.http_port) as conn:
+            # The body is announced and never sent: the answer comes from the head alone.
+            conn.send(b"POST /../x HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            self.assertEqual(conn.read_response().status, 400)
+
+    def test_normalised_event_stream_targets_open_a_stream(self):
+        for target in ("/./sub/norm", "//sub/norm", "/x/../sub/%6Eorm"):
+            with self.subTest(target=target), HttpConnection(self.front.http_port) as conn:
+                conn.request("GET", target)
+                resp = conn.read_response(head=True)
+                self.assertEqual(resp.status, 200, resp)
+                self.assertEqual(resp.header("content-type"), "text/event-stream")
+        # A target that only looks like the prefix is a job for its normalised path.
+        with HttpConnection(self.front.http_port) as conn:
+            conn.request("GET", "/sub/../norm")
+            queue, job = self.take()
+            self.assertEqual((queue, job.request["path"]), (self.QUEUE, "/norm"))
+            job.answer([200, {}, "ok"])
+            self.assertEqual(conn.read_response().status, 200)

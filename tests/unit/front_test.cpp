@@ -64,6 +64,15 @@ http_request make_request(http::verb v, std::string target, std::string body = {
   }
   return req;
 }
+
+// Encodes req as the session does: its target parsed once, then the job.
+void encode_job(std::string& out, const http_request& req, std::string_view remote_addr, std::string_view respond_to,
+                std::uint64_t job_id, const job_meta& meta = {}) {
+  std::string scratch;
+  target_parts target;
+  EXPECT_EQ(parse_target(req.target(), scratch, target), target_error::none) << req.target();
+  tempest::front::encode_job(out, req, target, remote_addr, respond_to, job_id, meta);
+}
 }  // namespace
 
 TEST(job_encode, original_format_with_extra_fields) {
@@ -168,6 +177,29 @@ TEST(front_config, defaults_flags_and_errors) {
   }
 }
 
+TEST(front_config, sub_prefix_and_route_prefixes_must_be_normalised) {
+  auto refused = [](const char* flag, const char* value) {
+    front_config cfg;
+    auto table = make_front_settings(cfg);
+    CLI::App app;
+    table.add_to(app);
+    const char* argv[] = {"front", flag, value};
+    app.parse(3, const_cast<char**>(argv));
+    try {
+      table.resolve();
+    } catch (const config_error& e) {
+      return std::string(e.what()).find(flag) != std::string::npos;
+    }
+    return false;
+  };
+  for (const char* bad : {"/a//", "/./sub/", "/%73ub/", "/a/../sub/", "/s%2Fb/", "/sub?x/"})
+    EXPECT_TRUE(refused("--sub-prefix", bad)) << bad;
+  EXPECT_FALSE(refused("--sub-prefix", "/events/"));
+  EXPECT_TRUE(refused("--retry-routes", "PUT //pay=no"));
+  EXPECT_TRUE(refused("--priority-routes", "/%70ay=high"));
+  EXPECT_FALSE(refused("--priority-routes", "PUT /pay=high"));
+}
+
 TEST(front_config, example_file_matches_the_table) {
   front_config cfg;
   auto table = make_front_settings(cfg);
@@ -204,24 +236,29 @@ TEST(job_encode, reliability_fields) {
   EXPECT_NE(out.find("\"retry\":false"), std::string::npos);  // the reaper looks for this text
 }
 
-TEST(job_encode, split_target_gives_the_path_of_every_form) {
-  auto path = [](std::string_view t) { return std::string(split_target(t).path); };
-  auto query = [](std::string_view t) { return std::string(split_target(t).query); };
-  EXPECT_EQ(path("/p/q?x=1"), "/p/q");
-  EXPECT_EQ(query("/p/q?x=1"), "x=1");
-  EXPECT_EQ(path("http://x/pay"), "/pay");
-  EXPECT_EQ(path("HTTPS://u@x:8443/pay/sub?a=b"), "/pay/sub");
-  EXPECT_EQ(query("https://x/pay?a=b"), "a=b");
-  EXPECT_EQ(path("http://x"), "/");
-  EXPECT_EQ(path("http://x?a=1"), "/");
-  EXPECT_EQ(query("http://x?a=1"), "a=1");
-  EXPECT_EQ(path("/a://b/c"), "/a://b/c");  // a path, not a scheme
-  EXPECT_EQ(path("*"), "*");
-  EXPECT_EQ(query("/p"), "");
+TEST(job_encode, path_is_normalised_and_url_is_the_raw_target) {
   std::string out;
   encode_job(out, make_request(http::verb::put, "http://x/pay?k=v"), "", "a:1", 8);
   auto req = json::parse(out).as_array()[1].as_array()[0].as_object();
   EXPECT_EQ(req.at("url").as_string(), "http://x/pay?k=v");
   EXPECT_EQ(req.at("path").as_string(), "/pay");
   EXPECT_EQ(req.at("query").as_string(), "k=v");
+  out.clear();
+  encode_job(out, make_request(http::verb::put, "/a/./b/../%70ay//x?q=%2F"), "", "a:1", 9);
+  req = json::parse(out).as_array()[1].as_array()[0].as_object();
+  EXPECT_EQ(req.at("url").as_string(), "/a/./b/../%70ay//x?q=%2F");
+  EXPECT_EQ(req.at("path").as_string(), "/a/pay/x");
+  EXPECT_EQ(req.at("query").as_string(), "q=%2F");
+}
+
+TEST(route_rules, prefixes_must_be_normalised_paths) {
+  for (const char* bad : {"/%70ay=no", "//pay=no", "PUT /a/../pay=no", "/./pay=no", "/../x=no", "/a%2Fb=no", "/p?x=no",
+                          "/a%2f=no", "/%zz=no", "/x#y=no"})
+    EXPECT_THROW(parse_route_rules(bad), std::invalid_argument) << bad;
+  try {
+    parse_route_rules("PUT /a/../pay=no");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'/pay'"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_route_rules("/caf%C3%A9/=high").at(0).prefix, "/caf%C3%A9/");
 }
