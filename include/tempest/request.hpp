@@ -56,7 +56,7 @@ class request {
   std::string_view body() const noexcept { return body_; }
   // The client address as the front saw it: "127.0.0.1:51234" or "[::1]:51234".
   std::string_view remote_addr() const noexcept { return remote_addr_; }
-  // "1.1", "1.0" or "2".
+  // "1.1" or "1.0" (the front speaks HTTP/1.x only).
   std::string_view http_version() const noexcept { return http_version_; }
   // The job id given by the front (unique per front; for logs).
   std::int64_t job_id() const noexcept { return job_id_; }

@@ -28,7 +28,7 @@
 //     untrusted_jobs()        jobs dropped unhandled: their respond_to was neither announced by
 //                             a front nor in --answer-allow
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
-//   answer                    send(json_value), send_json("[1,2]"): one or more answers to a job
+//   answer                    send(json_value), send_json("[1,2]"): the answer to a job (a Tempest front takes exactly one per job)
 //
 // Delivery: reliable by default (at-least-once; include/tempest/reliable.hpp says how, and how
 // long a dead worker's jobs take to come back): a handler may see a job again after a worker

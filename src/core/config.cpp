@@ -38,7 +38,8 @@ void settings_table::resolve() {
       throw config_error(msg.str());
     }
     for (auto&& [key, node] : file) {
-      auto it = std::find_if(settings_.begin(), settings_.end(), [&](const setting& s) { return s.name == key.str(); });
+      std::string_view name = key.str();  // (clang 14, the fuzz build's, cannot capture a binding)
+      auto it = std::find_if(settings_.begin(), settings_.end(), [&](const setting& s) { return s.name == name; });
       if (it == settings_.end())
         throw config_error(config_path_ + ": unknown key '" + std::string(key.str()) + "'");
       std::string text;

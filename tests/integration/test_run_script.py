@@ -56,5 +56,23 @@ class EnsurePackagesTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "build")), "it went on building")
 
 
+class FuzzArgumentsTest(unittest.TestCase):
+    """./run fuzz checks its words before installing or building anything (the fuzzing itself
+    is not part of the test suite: ./run fuzz, fuzz/README.md)."""
+
+    def run_fuzz(self, *args):
+        return subprocess.run(["/bin/bash", RUN_SCRIPT, "fuzz", *args], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+    def test_bad_words_exit_2_naming_them(self):
+        for args, word in ((["bogus"], "bogus"), (["--minutes", "x"], "--minutes"),
+                           (["answer", "--minutes", "0"], "--minutes"), (["--minutes"], "--minutes")):
+            with self.subTest(args=args):
+                result = self.run_fuzz(*args)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(word, result.stderr)
+                self.assertNotIn("installing", result.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,37 @@
+// Fuzz target: a worker's answer (src/front/answer.hpp parse_answer), the JSON text of
+// `url <id> <json>`. Checks what the front relies on when it writes the HTTP response: a final
+// status, header names that are tokens, values that cannot split the header block, no framing
+// header from the worker, and a reason whenever an answer is refused. The input is the JSON
+// text as is (no fuzz_input prefix).
+#include "front/answer.hpp"
+
+#include <strings.h>
+
+#include <cstdlib>
+
+namespace {
+
+bool is_framing_header(std::string_view name) {
+  for (std::string_view f : {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
+    if (name.size() == f.size() && strncasecmp(name.data(), f.data(), f.size()) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view json(reinterpret_cast<const char*>(data), size);  // the whole input
+  tempest::front::http_answer out;
+  std::string why;
+  if (!tempest::front::parse_answer(json, out, why)) {
+    if (why.empty()) std::abort();
+    return 0;
+  }
+  if (out.status < 200 || out.status > 599) std::abort();
+  for (const auto& [name, value] : out.headers) {
+    if (!tempest::front::is_token(name)) std::abort();
+    if (!tempest::front::is_safe_header_value(value)) std::abort();
+    if (is_framing_header(name)) std::abort();
+  }
+  return 0;
+}
