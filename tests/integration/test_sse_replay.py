@@ -149,6 +149,24 @@ class DeepReplayTest(SseCase):
         self.assertEqual(stream.events_within(0.3), [])
 
 
+class ReplayLimitTest(SseCase):
+
+    def test_the_limit_is_reported_when_a_page_ends_exactly_at_it(self):
+        # A 1k queue makes pages of one entry: the limit (1) is reached at a page's end, and
+        # the entries after it must still be reported as missed.
+        self.redis = self.start_redis()
+        front = self.start_front(self.redis, "--sse-max-queue", "1k", "--sse-replay-limit", "1")
+        ids = fill_history(self.redis, ["edge"], 3, 100)["edge"]
+        stream = SseStream(front.http_port, "/sub/edge", {"Last-Event-ID": f"edge={ids[0]}"})
+        self.addCleanup(stream.close)
+        event = stream.next_event()
+        self.assertEqual(event.id, f"edge={ids[1]}")
+        event = stream.next_event()
+        self.assertEqual(event.event, "tempest.resync", event)
+        self.assertEqual(json.loads(event.data), {"channel": "edge", "lost": True})
+        self.assertEqual(stream.events_within(0.3), [])
+
+
 class DeepReplaySlowTest(SseCase):
 
     def setUp(self):
