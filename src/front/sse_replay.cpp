@@ -31,7 +31,7 @@ bool whole(const std::string& cursor) { return cursor.empty() || cursor == "0"; 
 struct source_state {
   std::size_t channel = 0;
   std::string from;                 // the id the next page starts at (its entry is skipped)
-  std::uint64_t left = 0;             // entries still allowed by --sse-replay-limit
+  std::uint64_t left = 0;           // entries still allowed by --sse-replay-limit
   std::deque<sse_message> page;     // read, not yet sent
   std::size_t entry_bytes = first_guess;  // mean size of an entry on the last page
   bool done = false;                // nothing more to read
@@ -63,8 +63,7 @@ void take_page(source_state& s, std::uint64_t asked, std::optional<resp_value>& 
     page.messages.resize(s.left);
     s.gap = s.done = true;
   }
-  s.left -= page.messages.size();
-  if (s.left == 0) s.done = true;
+  s.left -= page.messages.size();  // at 0 and not done: a page of 1 tells whether more was missed
   std::size_t bytes = 0;
   for (auto& m : page.messages) bytes += message_bytes(m);
   if (!page.messages.empty()) {

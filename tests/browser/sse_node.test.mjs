@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { EventSource } from 'eventsource';
 import {
-  Fixtures, numsub, parseCursor, publish, redisPublish, sleep, waitFor, waitSubscribed,
+  Fixtures, closingFetch, numsub, parseCursor, publish, redisPublish, sleep, waitFor, waitSubscribed,
 } from './support.mjs';
 
 const TEST_TIMEOUT = 30_000;
@@ -30,8 +30,9 @@ class Subscriber {
     this.events = [];
     this.opens = 0;
     this.errors = 0;
-    const options = lastEventId === undefined ? {} : {
-      fetch: (input, init) => fetch(input, {
+    // closingFetch: so that close() closes the connection on every Node.js (see support.mjs).
+    const options = {
+      fetch: lastEventId === undefined ? closingFetch : (input, init) => closingFetch(input, {
         ...init, headers: { ...init.headers, 'Last-Event-ID': lastEventId } }),
     };
     this.source = new EventSource(`${front.url}/sub/${channels}`, options);
@@ -165,4 +166,22 @@ test('resume with Last-Event-ID: exactly the missed messages, in order, once', {
   await sleep(300);
   assert.deepEqual(second.events.map((e) => e.data), ['m3', 'm4', 'm5', 'm6']);
   second.close();
+});
+
+test('a closed subscriber leaves the front at once, every time', { timeout: 60_000 }, async (t) => {
+  // The front notices the client's close by reading its socket (EOF), not at the next write:
+  // with a 15 s keep-alive, a 5 s wait here only passes if both sides do their part.
+  const before = (await front.info()).sse_subscribers;
+  for (let i = 0; i < 50; i++) {
+    const sub = new Subscriber(t, 'n-leave');
+    await sub.ready('n-leave');
+    await redisPublish(redis, 'n-leave', '["one"]');
+    await redisPublish(redis, 'n-leave', '["two"]');
+    await sub.take(2);
+    sub.close();
+    await waitFor(async () => (await front.info()).sse_subscribers <= before,
+      { message: `subscriber ${i} to be gone (INFO sse_subscribers back to ${before})` });
+  }
+  await waitFor(async () => (await numsub(redis, 'n-leave')) === 0,
+    { message: 'the front to UNSUBSCRIBE n-leave' });
 });

@@ -30,6 +30,15 @@ def proc_status_kib(pid, field):
     raise AssertionError(f"/proc/{pid}/status has no {field}")
 
 
+def reset_peak(pid):
+    """VmHWM starts again from VmRSS (Linux: 5 > clear_refs), so that the peak is this test's."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass  # then the peak may include what the front did before, which is small here
+
+
 def fill_history(redis, channels, entries, size):
     """entries recorded messages per channel, data "<channel>:<n>:xxx..." of size bytes.
     Returns {channel: [ids, oldest first]}."""
@@ -77,6 +86,7 @@ class DeepReplayTest(SseCase):
 
     def test_resuming_clients_that_never_read_keep_memory_bounded(self):
         pid = self.front.pid
+        reset_peak(pid)
         rss_before = proc_status_kib(pid, "VmRSS")
         replayed_before = self.front.info()["sse_replayed"]
         clients = [self.non_reader() for _ in range(40)]
@@ -146,6 +156,24 @@ class DeepReplayTest(SseCase):
         self.assertEqual(data, [str(n) for n in range(100, 1000)] +
                          ["rec 0", "rec 1", "rec 2", "bare"])
         self.assertEqual([e.cursor[0][1] for e in events[-4:-1]], recorded)
+        self.assertEqual(stream.events_within(0.3), [])
+
+
+class ReplayLimitTest(SseCase):
+
+    def test_the_limit_is_reported_when_a_page_ends_exactly_at_it(self):
+        # A 1k queue makes pages of one entry: the limit (1) is reached at a page's end, and
+        # the entries after it must still be reported as missed.
+        self.redis = self.start_redis()
+        front = self.start_front(self.redis, "--sse-max-queue", "1k", "--sse-replay-limit", "1")
+        ids = fill_history(self.redis, ["edge"], 3, 100)["edge"]
+        stream = SseStream(front.http_port, "/sub/edge", {"Last-Event-ID": f"edge={ids[0]}"})
+        self.addCleanup(stream.close)
+        event = stream.next_event()
+        self.assertEqual(event.id, f"edge={ids[1]}")
+        event = stream.next_event()
+        self.assertEqual(event.event, "tempest.resync", event)
+        self.assertEqual(json.loads(event.data), {"channel": "edge", "lost": True})
         self.assertEqual(stream.events_within(0.3), [])
 
 
