@@ -182,12 +182,9 @@ command = "sleep 60"
     def test_sigterm_drains_children_within_the_bound(self):
         angel = self.start_angel(self.hello_config(count=2))
         pids = angel.running_pids("hello", 2)
-        # "running" means spawned. The drain under test is of serving workers: wait until both
-        # take jobs (they install their signal handling before that). A SIGTERM sent sooner, while
-        # a worker is still being loaded, was the flake of issue 7 item 14 ("killed by signal 15
-        # after 16ms"): the start-up race is test_sigterm_while_starting_is_a_clean_stop's.
-        wait_until(lambda: self.client.info("clients")["blocked_clients"] >= 2, 10.0,
-                   message="both workers blocked on q")
+        # The drain under test is of serving workers (the angel's own start-up race is
+        # test_sigterm_while_starting_is_a_clean_stop's).
+        self.wait_serving(2)
         start = time.monotonic()
         angel.process.send_signal(signal.SIGTERM)
         self.assertEqual(angel.process.wait(10), 0)
@@ -297,10 +294,19 @@ command = "sh -c 'trap \\"\\" TERM; touch {marker}; while :; do sleep 0.1; done'
         self.assertIn("still running 1000ms after SIGTERM: SIGKILL", angel.log())
         self.assertFalse(pid_alive(pid))
 
+    def wait_serving(self, count):
+        """Until count workers are blocked on q. "running" in the state means spawned; a worker
+        SIGTERMed before it installed its signal handling (while still being loaded) dies by the
+        default action, "killed by signal 15 after 16ms": the flake of issue 7 item 14. Tests
+        that expect "exit code 0" from a stop wait for this first."""
+        wait_until(lambda: self.client.info("clients")["blocked_clients"] >= count, 10.0,
+                   message=f"{count} workers blocked on q")
+
     def test_sighup_applies_only_the_changes(self):
         path = self.hello_config(count=2)
         angel = self.start_angel(path)
         pids = angel.running_pids("hello", 2)
+        self.wait_serving(2)
         self.hello_config(count=1, extra='[programs.sleeper]\ncommand = ["sleep", "60"]\n')
         angel.process.send_signal(signal.SIGHUP)
         wait_until(lambda: len(angel.instances("hello")) == 1 and not pid_alive(pids[1]), 10.0, 0.1,
