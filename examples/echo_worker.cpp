@@ -6,8 +6,10 @@
 //   /sleep?ms=N     sleeps N ms (at most 60 s) before answering; stops early, answering
 //                   "cancelled", when the request is cancelled (req.cancelled(), polled every 50 ms)
 //   /status?code=N  answers with status N
+//   /worker-stats   answers {"expired_jobs": N, "untrusted_jobs": N}: the worker's counters
 //
-// Takes the standard worker flags (--help lists them).
+// Takes the standard worker flags (--help lists them). from_args comes first: it catches SIGTERM
+// and SIGINT before anything else, so a stop at any moment is a clean one.
 #include <tempest/worker.hpp>
 
 #include <boost/json.hpp>
@@ -31,7 +33,15 @@ long number_param(const tempest::request& req, std::string_view name, long fallb
   }
 }
 
+const tempest::worker* the_worker = nullptr;  // for /worker-stats
+
 void echo(const tempest::request& req, tempest::response& res) {
+  if (req.path() == "/worker-stats") {
+    res.set_header("Content-Type", "application/json");
+    res.body = boost::json::serialize(boost::json::object{
+        {"expired_jobs", the_worker->expired_jobs()}, {"untrusted_jobs", the_worker->untrusted_jobs()}});
+    return;
+  }
   if (req.path() == "/sleep") {
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(number_param(req, "ms", 0), 0L, 60000L));
     while (std::chrono::steady_clock::now() < until) {
@@ -67,6 +77,7 @@ void echo(const tempest::request& req, tempest::response& res) {
 int main(int argc, char** argv) {
   auto options = tempest::worker_options::from_args(argc, argv, "Answers each request with a JSON description of it");
   tempest::worker worker(options);
+  the_worker = &worker;
   worker.on_request(echo);
   return worker.run();
 }

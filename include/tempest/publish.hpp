@@ -11,7 +11,9 @@
 // What publish() does (the format is src/core/history.hpp's, prose in docs/protocol.md 7.5):
 //   history_count > 0   one EVALSHA of the history script: XADD to tempest:history:<channel>
 //                       (trimmed to history_count entries, and to history_age when > 0; the key
-//                       expires after history_age), then PUBLISH <channel> [event|null, data, id].
+//                       expires after history_age), then PUBLISH <channel> [event, data, id],
+//                       event "message" when none is given (never null: the 2012 front
+//                       exits on a null event name; EventSource calls onmessage for both).
 //                       Returns the entry id ("1732761600000-0"). Browsers that reconnect with
 //                       Last-Event-ID get the entries they missed.
 //   history_count == 0  live only: PUBLISH <channel> ["data"] or ["event", "data"]; returns "".

@@ -45,6 +45,9 @@ namespace tempest {
 struct reap_options {
   int max_attempts = 3;         // worker deaths after which a job goes to <queue>:dead
   std::string answer_password;  // sent with AUTH to answer endpoints (the 502 answers)
+  // The 502 answers go only to endpoints announced in tempest:fronts or listed here (as
+  // worker_options::answer_allow); others are dropped with a log line.
+  std::vector<std::string> answer_allow;
 };
 
 struct reap_result {

@@ -13,7 +13,8 @@
 //
 // API summary
 //   worker_options            --redis --queue --concurrency --batch --log-level --answer-password
-//                             --mode reliable|plain (--plain) --heartbeat-ttl --max-attempts
+//                             --answer-allow --mode reliable|plain (--plain) --heartbeat-ttl
+//                             --max-attempts
 //                             (and --config FILE.toml with the same keys)
 //     from_args(argc, argv, description[, extra_flags])   parse or exit with one clear line
 //   worker(options)
@@ -24,6 +25,8 @@
 //     publisher()             this thread's tempest::publisher on --redis (Server-Sent Events to
 //                             the browsers at /sub/<channel>; include/tempest/publish.hpp)
 //     expired_jobs()          jobs dropped unstarted: their "deadline" (unix ms) had passed
+//     untrusted_jobs()        jobs dropped unhandled: their respond_to was neither announced by
+//                             a front nor in --answer-allow
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
 //   answer                    send(json_value), send_json("[1,2]"): one or more answers to a job
 //
@@ -36,16 +39,25 @@
 // other. With N > 1, N threads each take their own jobs with their own connections: handlers
 // must then be thread-safe.
 //
+// Where answers go: only to a respond_to that a live front announces in Redis (tempest:fronts,
+// docs/protocol.md 3.5) or that --answer-allow lists. A job naming any other address is dropped
+// before its handler runs (counted, logged at most every 10 s): whoever can push to the queue
+// cannot make a worker connect, or send its answer password, anywhere else (docs/security.md).
+//
 // Errors: a handler that throws is logged; an HTTP job is then answered 500, another action
 // {"error":"internal error"} (unless the handler had already answered). A malformed job is
 // logged and skipped. Redis going away is logged once and retried with backoff (100 ms
 // doubling to 500 ms); an answer endpoint that breaks is reconnected once and the unacknowledged
 // answers resent, then dropped with a log line if the front is gone.
 //
-// Signals: run() catches SIGTERM and SIGINT while it runs: the jobs already taken are finished
-// and answered, then run() returns 0. The handlers are installed with SA_RESETHAND, so a
-// second signal kills the process as usual. SIGPIPE is ignored (a closed answer socket is an
-// error value, not a death).
+// Signals: SIGTERM and SIGINT are caught from the first thing a worker program does
+// (worker_options::from_args, before it reads a flag; or catch_stop_signals()),
+// so a stop asked at any moment is a clean one: before run(), run() returns 0 at once; during
+// run(), the jobs already taken are finished and answered, then run() returns 0. The handlers
+// are installed with SA_RESETHAND, so a second signal kills the process as usual; run()
+// restores the earlier dispositions when it returns. SIGPIPE is ignored (a closed answer
+// socket is an error value, not a death). SIGTERM and SIGINT are unblocked then, so a
+// supervisor may spawn the program with them blocked (closing the window before main).
 //
 // args() and answer::send use Boost.JSON: include <boost/json.hpp> where you use them.
 #pragma once
@@ -75,6 +87,11 @@ class worker_lane;
 struct job_access;
 }  // namespace detail
 
+// Catches SIGTERM and SIGINT as stop requests from now on (see "Signals" above); idempotent,
+// thread-safe. from_args and the worker constructor call it; call it first in main when a
+// program uses worker_options::parse or does slow work before either.
+void catch_stop_signals() noexcept;
+
 // The standard worker settings: every example program takes these flags.
 struct worker_options {
   // Redis holding the queue: redis://[[user]:password@]host[:port][/db] or unix:/path[?db=N].
@@ -86,6 +103,10 @@ struct worker_options {
   std::string log_level = "info"; // trace, debug, info, warn, error, off
   // Sent with AUTH to every answer endpoint when not empty. Default: $TEMPEST_ANSWER_PASSWORD.
   std::string answer_password;
+  // Answer endpoints ("host:port", exactly as jobs give respond_to) answered even though no
+  // front announces them in tempest:fronts: fronts that announce nothing, such as the 2012
+  // one. Any other respond_to that is not announced is dropped unhandled (docs/security.md).
+  std::vector<std::string> answer_allow;
   // How jobs are taken (docs/protocol.md section 8):
   //   reliable  (default) at-least-once: each job taken is moved into tempest:processing:<id>
   //             by one script, a heartbeat thread keeps tempest:worker:<id> alive, and the jobs
@@ -198,6 +219,9 @@ class worker {
 
   // Jobs dropped without being handled because their "deadline" (unix ms) had passed.
   std::uint64_t expired_jobs() const noexcept { return expired_.load(std::memory_order_relaxed); }
+  // Jobs dropped without being handled because their respond_to was neither announced by a
+  // front nor in --answer-allow.
+  std::uint64_t untrusted_jobs() const noexcept { return untrusted_.load(std::memory_order_relaxed); }
 
  private:
   friend class detail::worker_lane;
@@ -209,6 +233,7 @@ class worker {
   std::atomic<bool> stop_{false};
   std::atomic<bool> fatal_{false};  // a lane hit an error that retrying cannot fix
   std::atomic<std::uint64_t> expired_{0};  // see expired_jobs()
+  std::atomic<std::uint64_t> untrusted_{0};  // see untrusted_jobs()
 };
 
 }  // namespace tempest

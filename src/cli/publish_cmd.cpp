@@ -111,7 +111,7 @@ void add_publish_command(CLI::App& app) {
   sub->add_option("--redis", args.redis,
                   std::string("Redis URL: redis://[[user]:password@]host[:port][/db] or unix:/path[?db=N] "
                               "[default: $TEMPEST_REDIS, else ") + default_redis_url + "]");
-  sub->add_option("--event", args.event, "event name (the browser's addEventListener name); default: none (onmessage)");
+  sub->add_option("--event", args.event, "event name (the browser's addEventListener name); default: none (onmessage; sent as \"message\")");
   sub->add_option("--history", args.history,
                   "entries kept in the channel's history; 0 = live only [default: " +
                       std::to_string(history::default_count) + "]");

@@ -39,6 +39,9 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   else if (unit == "m" || unit == "min") ms = n * 60'000;
   else if (unit == "h") ms = n * 3'600'000;
   else throw std::invalid_argument("unknown duration unit '" + unit + "' in '" + std::string(text) + "' (use ms, s, m, h)");
+  // Checked as a double, before the conversion (which is undefined behaviour out of range).
+  if (!(ms <= static_cast<double>(max_duration.count())))
+    throw std::invalid_argument("'" + std::string(text) + "' is too long (at most 8760h, one year)");
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms + 0.5));
 }
 
@@ -53,7 +56,12 @@ std::uint64_t parse_size(std::string_view text) {
   else if (unit == "m" || unit == "mb" || unit == "mib") mult = 1024.0 * 1024;
   else if (unit == "g" || unit == "gb" || unit == "gib") mult = 1024.0 * 1024 * 1024;
   else throw std::invalid_argument("unknown size unit '" + unit + "' in '" + std::string(text) + "' (use k, m, g)");
-  return static_cast<std::uint64_t>(n * mult + 0.5);
+  // 2^64 is exact as a double; anything at or above it does not fit (and converting it would be
+  // undefined behaviour: 99999999999g became 0 on x86-64).
+  double bytes = n * mult + 0.5;
+  if (!(bytes < 18446744073709551616.0))
+    throw std::invalid_argument("'" + std::string(text) + "' is too large (at most 2^64 - 1 bytes)");
+  return static_cast<std::uint64_t>(bytes);
 }
 
 std::string format_duration(std::chrono::milliseconds d) {

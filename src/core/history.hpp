@@ -5,10 +5,15 @@
 //   key      tempest:history:<channel>, a Redis Stream; each entry has fields
 //            e (event name, "" for none) and d (data)
 //   publish  one EVAL of publish_script: XADD (MAXLEN ~ count), trim by age (MINID ~),
-//            PEXPIRE the key after the age, then PUBLISH <channel> [event|null, data, id];
-//            returns the entry id ("1732761600000-0")
+//            PEXPIRE the key after the age, then PUBLISH <channel> [event, data, id] with
+//            event "message" when none was given; returns the entry id ("1732761600000-0")
 //   live     a message of three items [event|null, data, id] is a recorded one; any other
 //            payload (["data"], ["name","data"], ["$unsubscribe"], plain text) is live only
+//
+// Why "message" and never null: the 2012 front writes the first item of a message as the
+// event name, and a null there made its process exit. "message" is the name EventSource gives
+// an event without one, so both fronts deliver it to onmessage (the Tempest front omits the
+// `event: message` line). The history keeps e "" for such entries.
 //
 // If you change the key or the script, change docs/protocol.md and the Python/Node clients.
 #pragma once
@@ -35,7 +40,7 @@ if age > 0 then
   redis.call('XTRIM', KEYS[1], 'MINID', '~', tostring(now_ms - age))
   redis.call('PEXPIRE', KEYS[1], age)
 end
-local event = cjson.null
+local event = 'message'
 if ARGV[2] ~= '' then event = ARGV[2] end
 redis.call('PUBLISH', ARGV[1], cjson.encode({event, ARGV[3], id}))
 return id

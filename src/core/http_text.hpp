@@ -16,10 +16,12 @@ inline bool is_token(std::string_view s) {
   return true;
 }
 
-// A value that cannot split the header block: no CR, LF or NUL.
+// A field value RFC 9110 5.5 allows: no control character but HTAB (so no CR, LF or NUL, which
+// would split the header block, and no 0x01-0x1f or DEL, which clients and proxies treat
+// differently). Bytes 0x80-0xff (obs-text, UTF-8) pass.
 inline bool is_safe_header_value(std::string_view s) {
-  for (char c : s)
-    if (c == '\r' || c == '\n' || c == '\0') return false;
+  for (unsigned char c : s)
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   return true;
 }
 

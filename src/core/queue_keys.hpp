@@ -12,10 +12,23 @@
 //   tempest:workers                       set of live reliable worker ids
 //   tempest:worker:<id>                   heartbeat key of a worker (expires when it stops beating)
 //   tempest:processing:<id>               the jobs a worker holds right now
+//   tempest:wake:<id>                     wake-up token for one lane blocked on its bell, pushed
+//                                         by its own queue watch (src/worker/queue_watch.hpp)
+//                                         when a job arrives without a bell; expires in 10 s
 //   tempest:cancelled                     hash of jobs nobody waits for any more (the client
 //                                         went away), field <respond_to>/<job_id>: workers skip
 //                                         them, a running handler can ask (request::cancelled());
 //                                         the whole hash expires after the front's timeout
+//   tempest:fronts                        sorted set of the answer endpoints the fronts announce
+//                                         (docs/protocol.md 3.5): member = respond_to exactly as
+//                                         the front writes it into jobs, score = Redis time (ms)
+//                                         until which it holds. Each front thread ZADDs its own
+//                                         on every Redis (re)connect and every
+//                                         --announce-interval, valid announce_ttl_factor times
+//                                         that, prunes expired members, ZREMs its own at a clean
+//                                         stop. Worker libraries answer only these (and their
+//                                         --answer-allow list): a job cannot send a worker, or
+//                                         its answer password, anywhere else.
 //
 // Request fields the front adds for the reliability layer (inside the "url" request object):
 //   "priority": "high"|"normal"|"low", "deadline": unix time in ms after which nobody waits,
@@ -44,8 +57,11 @@ inline std::string dead(std::string_view queue) { return std::string(queue) + ":
 inline constexpr std::string_view workers = "tempest:workers";
 inline std::string heartbeat(std::string_view worker_id) { return "tempest:worker:" + std::string(worker_id); }
 inline std::string processing(std::string_view worker_id) { return "tempest:processing:" + std::string(worker_id); }
+inline std::string wake(std::string_view worker_id) { return "tempest:wake:" + std::string(worker_id); }
 inline constexpr long long bell_keep = 1024;
 inline constexpr std::string_view cancelled = "tempest:cancelled";
+inline constexpr std::string_view fronts = "tempest:fronts";
+inline constexpr int announce_ttl_factor = 3;  // an announcement holds 3 intervals
 inline std::string cancel_field(std::string_view respond_to, std::string_view job_id) {
   std::string f(respond_to);
   f.append("/").append(job_id);

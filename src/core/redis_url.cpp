@@ -74,12 +74,20 @@ redis_endpoint parse_redis_url(std::string_view url) {
     rest = rest.substr(0, slash);
   }
   if (rest.empty()) throw std::invalid_argument("Redis URL '" + std::string(url) + "' has no host");
-  bool has_port = rest.front() == '[' ? rest.find("]:") != std::string_view::npos
-                                      : rest.find(':') != std::string_view::npos;
-  if (has_port) {
+  if (rest.front() == '[') {  // an IPv6 address: "[addr]" or "[addr]:port", nothing else
+    auto close = rest.find(']');
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("Redis URL '" + std::string(url) + "' has a '[' without its ']'");
+    if (close + 1 < rest.size()) {
+      split_host_port(rest, ep.host, ep.port);  // throws unless ':port' follows the ']'
+    } else {
+      ep.host = std::string(rest.substr(1, close - 1));
+      if (ep.host.empty()) throw std::invalid_argument("Redis URL '" + std::string(url) + "' has no host");
+    }
+  } else if (rest.find(':') != std::string_view::npos) {
     split_host_port(rest, ep.host, ep.port);
   } else {
-    ep.host = std::string(rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest);
+    ep.host = std::string(rest);
   }
   return ep;
 }

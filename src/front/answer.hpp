@@ -1,10 +1,13 @@
-// A worker's answer to a "url" job: parsing and validation. The wire form (docs/protocol.md):
-//   [status, headers, body]
-//   status   integer 200..599 (1xx are not final answers)
-//   headers  object: name -> string, or name -> [string, ...] for repeated fields (set-cookie)
-//   body     string (UTF-8 text), or {"base64": "..."} for any bytes
-// Header names must be RFC 9110 tokens and values may not hold CR, LF or NUL: a worker can
-// never inject headers or split the response. Framing headers (content-length,
+// A worker's answer to a "url" job: parsing and validation. The wire form (docs/protocol.md 2.2):
+//   [status, headers, body]  or  [status, headers] (an empty body)
+//   status   integer 200..599 (1xx are not final answers), or that number as a 3-digit string
+//   headers  object: name -> value, or name -> [value, ...] for repeated fields (set-cookie);
+//            a value is a string, or a JSON number sent as its decimal text ("12", "1.5")
+//   body     string (UTF-8 text), {"base64": "..."} for any bytes, or null
+// The number and string forms are what the 2012 front and its Python client used; what made
+// the 2012 front crash (a missing or null status, a body that is a number) stays refused.
+// Header names must be RFC 9110 tokens and values may not hold a control character but HTAB:
+// a worker can never inject headers or split the response. Framing headers (content-length,
 // transfer-encoding, connection, keep-alive, upgrade) are dropped: the front frames responses.
 #pragma once
 #include "core/http_text.hpp"
@@ -23,7 +26,12 @@ struct http_answer {
 };
 
 // Returns true and fills out, or false with a short reason in why (sent back to the worker).
+// Any bytes may be given (it is a fuzz target).
 bool parse_answer(std::string_view json, http_answer& out, std::string& why);
+
+// The reason phrase to send for a status Beast has no name for (Beast would write
+// "<unknown-status>"): the name of its class ("Successful" for 299); empty for known statuses.
+std::string_view fallback_reason(int status);
 
 using tempest::is_safe_header_value;
 using tempest::is_token;

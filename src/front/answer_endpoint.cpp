@@ -1,7 +1,11 @@
+// The answer endpoint's RESP server (see answer_endpoint.hpp for its commands and rules).
+// One coroutine per connection reads with a bounded resp_reader, runs each command and writes
+// the gathered replies once per read.
 #include "front/answer_endpoint.hpp"
 
 #include "core/log.hpp"
 #include "core/resp.hpp"
+#include "front/accept_guard.hpp"
 #include "front/shard.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,16 +17,78 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
+#include <optional>
 
 namespace tempest::front {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
+bool password_matches(std::string_view given, std::string_view expected) {
+  // No early exit, and the loop runs over the given length only: the time tells neither where
+  // the first difference is nor anything about the expected password but whether it is empty.
+  volatile unsigned char diff = given.size() != expected.size();
+  if (expected.empty()) return given.empty();
+  for (std::size_t i = 0; i < given.size(); ++i)
+    diff = diff | static_cast<unsigned char>(given[i] ^ expected[i % expected.size()]);
+  return diff == 0;
+}
+
+bool looks_like_http(std::span<const resp_value> argv) {
+  if (argv.empty()) return false;
+  std::string_view first = argv.front().str;
+  if (!first.empty() && first.back() == ':') return true;  // a header line: "Host: 127.0.0.1"
+  for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+    if (first.size() == m.size() && strncasecmp(first.data(), m.data(), m.size()) == 0) return true;
+  std::string_view last = argv.back().str;
+  return argv.size() > 1 && last.size() >= 5 && strncasecmp(last.data(), "HTTP/", 5) == 0;
+}
+
 namespace {
+
+// Events a client can repeat at will (wrong passwords, protocol errors) are logged at most once
+// per interval per front thread; the line says how many were left out since the previous one.
+constexpr std::chrono::seconds log_interval{10};
+
+struct log_throttle {
+  std::chrono::steady_clock::time_point next_line{};
+  std::uint64_t left_out = 0;
+
+  // The count left out since the last line when a line may be written now, else nullopt.
+  std::optional<std::uint64_t> admit() {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_line) {
+      ++left_out;
+      return std::nullopt;
+    }
+    next_line = now + log_interval;
+    return std::exchange(left_out, 0);
+  }
+};
+
+thread_local log_throttle auth_log;      // each front thread runs one io_context
+thread_local log_throttle protocol_log;
+
+std::string left_out_text(std::uint64_t n) {
+  if (n == 0) return "";
+  return " (" + std::to_string(n) + " more like it in the last " + std::to_string(log_interval.count()) + " s not logged)";
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool is_known_command(std::string_view cmd) {
+  for (std::string_view c : {"url", "quit", "auth", "ping", "echo", "info", "select", "client"})
+    if (iequals(cmd, c)) return true;
+  return false;
+}
+
+bool has_skipped(std::span<const resp_value> argv) {
+  for (auto& a : argv)
+    if (a.type == resp_value::kind::skipped) return true;
+  return false;
 }
 
 void reply_status(std::string& out, std::string_view s) { out.append("+").append(s).append("\r\n"); }
@@ -31,16 +97,42 @@ void reply_bulk(std::string& out, std::string_view s) {
   out.append("$").append(std::to_string(s.size())).append("\r\n").append(s).append("\r\n");
 }
 
+// The reader's limits (protocol.md 3.4): before AUTH a message must be small and may not be
+// skipped over; after it, an answer over --max-answer-size is dropped as it arrives.
+resp_limits endpoint_limits(const front_config& cfg, bool authed, bool accept_inline) {
+  resp_limits l;
+  l.commands = true;
+  l.accept_inline = accept_inline;
+  l.max_depth = 1;
+  l.max_elements = cfg.answer_max_args;
+  // Before AUTH: small, but never too small for an AUTH with the configured password.
+  std::size_t before_auth = std::max<std::size_t>(cfg.answer_auth_max_size, cfg.answer_password.size() + 128);
+  l.max_message = authed ? cfg.max_answer_size : std::min<std::size_t>(cfg.max_answer_size, before_auth);
+  l.max_inline = std::min<std::size_t>(64 * 1024, l.max_message);
+  l.skip_oversized = authed;
+  return l;
+}
+
 struct answer_connection {
+  answer_connection(shard& sh, std::string remote)
+      : sh(sh), remote(std::move(remote)), authed(sh.cfg.answer_password.empty()),
+        reader(endpoint_limits(sh.cfg, authed, true)) {}
+
   shard& sh;
-  bool authed;
-  bool quit = false;
+  std::string remote;  // "address:port" of the peer, for log lines
+  bool authed;         // no password set, or AUTH succeeded
+  resp_reader reader;
+  bool quit = false;   // close once the replies gathered so far are written
+  int auth_failures = 0;
   std::shared_ptr<spdlog::logger> log = log::get("answer");
 
   // Handles one command, appending its reply to out.
   void handle(std::vector<resp_value>& argv, std::string& out) {
     if (argv.empty()) return;
+    if (looks_like_http(argv)) return close_for("it sent an HTTP request");  // no reply, like Redis
+    if (has_skipped(argv)) return oversized(argv, out);
     const std::string& cmd = argv[0].str;
+    if (!is_known_command(cmd)) no_more_inline();
     if (iequals(cmd, "quit")) { reply_status(out, "OK"); quit = true; return; }
     if (iequals(cmd, "auth")) return auth(argv, out);
     if (!authed) return reply_error(out, "NOAUTH Authentication required.");
@@ -55,25 +147,56 @@ struct answer_connection {
     reply_error(out, "ERR unknown command '" + cmd.substr(0, 64) + "' (this is a Tempest answer endpoint)");
   }
 
+  // A connection that sent something we do not know may be a browser's POST body, or any other
+  // protocol: from now on a line not starting with '*' is a protocol error (protocol.md 3.5).
+  void no_more_inline() {
+    if (!reader.limits().accept_inline) return;
+    resp_limits l = reader.limits();
+    l.accept_inline = false;
+    reader.set_limits(l);
+  }
+
+  void close_for(std::string_view why) {
+    front_stats::inc(sh.stats.answer_protocol_errors);
+    if (auto left_out = protocol_log.admit())
+      log->warn("answer endpoint: closing the connection from {}: {}{}", remote, why, left_out_text(*left_out));
+    quit = true;
+  }
+
+  void protocol_error(std::string& out) {
+    reply_error(out, "ERR Protocol error: " + reader.error());
+    close_for(reader.error());
+  }
+
   void auth(std::vector<resp_value>& argv, std::string& out) {
     if (argv.size() < 2 || argv.size() > 3) return reply_error(out, "ERR wrong number of arguments for 'auth' command");
     if (sh.cfg.answer_password.empty())
       return reply_error(out, "ERR AUTH <password> called without any password configured for the default user.");
-    if (argv.back().str != sh.cfg.answer_password) {
-      log->warn("answer endpoint: wrong password from a client");
-      return reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+    if (password_matches(argv.back().str, sh.cfg.answer_password)) {
+      if (!authed) reader.set_limits(endpoint_limits(sh.cfg, true, reader.limits().accept_inline));
+      authed = true;
+      return reply_status(out, "OK");
     }
-    authed = true;
-    reply_status(out, "OK");
+    front_stats::inc(sh.stats.answer_auth_failures);
+    quit = ++auth_failures >= sh.cfg.answer_auth_attempts;
+    if (auto left_out = auth_log.admit())
+      log->warn("answer endpoint: wrong password from {}{}{}", remote,
+                quit ? ", closing the connection" : "", left_out_text(*left_out));
+    reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+  }
+
+  job_slot* waiting_job(const std::string& ids) {
+    std::uint64_t id = 0;
+    auto [p, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
+    job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? sh.pending.find(id) : nullptr;
+    return slot && slot->st != job_slot::state::done ? slot : nullptr;
   }
 
   void answer(std::vector<resp_value>& argv, std::string& out) {
     if (argv.size() != 3) return reply_error(out, "ERR wrong number of arguments: url <job_id> <json>");
-    std::uint64_t id = 0;
     const std::string& ids = argv[1].str;
-    auto [p, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-    job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? sh.pending.find(id) : nullptr;
-    if (!slot || slot->st == job_slot::state::done) {
+    job_slot* slot = waiting_job(ids);
+    if (!slot) {
       front_stats::inc(sh.stats.answers_unknown);
       log->debug("[j{}] answer for an unknown or finished job", ids);
       return reply_error(out, "ERR unknown job " + ids.substr(0, 32) + " (answered, timed out, or not from this front)");
@@ -81,13 +204,27 @@ struct answer_connection {
     std::string why;
     if (!parse_answer(argv[2].str, slot->answer, why)) {
       front_stats::inc(sh.stats.answers_invalid);
-      log->warn("[j{}] invalid answer from worker, client gets 502: {}", id, why);
+      log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot->id, why);
       slot->finish(errc::bad_answer);
       return reply_error(out, "ERR invalid answer: " + why);
     }
     front_stats::inc(sh.stats.answers_accepted);
     slot->finish(errc::none);
     reply_status(out, "OK");
+  }
+
+  // A message over --max-answer-size: its large bulks were dropped unread (resp_reader's
+  // skip_oversized). An answer fails its job (502); the connection and the commands behind it go on.
+  void oversized(std::vector<resp_value>& argv, std::string& out) {
+    std::string limit = "larger than --max-answer-size (" + std::to_string(sh.cfg.max_answer_size) + " bytes)";
+    bool is_answer = argv[0].type == resp_value::kind::string && iequals(argv[0].str, "url") && argv.size() == 3 &&
+                     argv[1].type == resp_value::kind::string;
+    job_slot* slot = is_answer ? waiting_job(argv[1].str) : nullptr;
+    if (!slot) return reply_error(out, "ERR message " + limit);
+    front_stats::inc(sh.stats.answers_invalid);
+    log->warn("[j{}] answer {}, client gets 502", slot->id, limit);
+    slot->finish(errc::bad_answer);
+    reply_error(out, "ERR invalid answer: " + limit);
   }
 
   std::string info() const {
@@ -98,27 +235,27 @@ struct answer_connection {
   }
 };
 
+std::string remote_text(const asio::ip::tcp::socket& socket) {
+  error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
 asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket) {
-  answer_connection conn{sh, sh.cfg.answer_password.empty()};
-  resp_reader reader(sh.cfg.max_answer_size, /*accept_inline=*/true);
+  answer_connection conn(sh, remote_text(socket));
   std::vector<char> buf(64 * 1024);
   std::string out;
   error_code ec;
   while (!conn.quit) {
     auto n = co_await socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
-    reader.feed(buf.data(), n);
+    conn.reader.feed(buf.data(), n);
     while (!conn.quit) {
-      auto cmd = reader.next();
+      auto cmd = conn.reader.next();
       if (!cmd) break;
-      if (cmd->type == resp_value::kind::array) conn.handle(cmd->elements, out);
-      else reply_error(out, "ERR Protocol error: expected a command array");
+      conn.handle(cmd->elements, out);
     }
-    if (!reader.error().empty()) {
-      conn.log->warn("answer endpoint: closing a connection: {}", reader.error());
-      reply_error(out, "ERR Protocol error: " + reader.error());
-      conn.quit = true;
-    }
+    if (!conn.quit && !conn.reader.error().empty()) conn.protocol_error(out);
     if (!out.empty()) {
       co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
@@ -132,14 +269,13 @@ asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket
 }  // namespace
 
 asio::awaitable<void> run_answer_acceptor(shard& sh) {
+  accept_guard guard("answer endpoint", nullptr);  // out of descriptors: quick close, rate-limited log
   for (;;) {
     error_code ec;
     auto socket = co_await sh.answer_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !sh.answer_acceptor->is_open()) co_return;
     if (ec) {
-      log::get("answer")->warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(sh.ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await guard.failed(*sh.answer_acceptor, ec);
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);

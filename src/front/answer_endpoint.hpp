@@ -2,16 +2,42 @@
 // answers (as in the original Tempest). Commands (case-insensitive, RESP arrays or inline):
 //   url <job_id> <json>   complete the job's HTTP request -> +OK | -ERR unknown job | -ERR invalid answer
 //   AUTH [user] <password>, PING [msg], ECHO msg, INFO [section], QUIT, SELECT n, CLIENT ...
-// With a password set, everything but AUTH and QUIT needs AUTH first (-NOAUTH), as in Redis.
-// A message over --max-answer-size, or a protocol error, gets -ERR and the connection closes.
 // Replies to pipelined commands are gathered and written once per read.
+//
+// Rules (docs/protocol.md 3.3-3.5), all enforced before a byte is stored or a command runs:
+//   - Every declared length is bounded first (core/resp.hpp): more than --answer-max-args items
+//     in a command, a malformed header, or (before AUTH) a message over --answer-auth-max-size
+//     gets "-ERR Protocol error: ..." and the connection closes. Nothing a client sends costs
+//     more memory than its bytes.
+//   - A message over --max-answer-size (exact, counted in RESP bytes) from an authenticated
+//     client is read and dropped as it arrives: a "url" answer fails its job (the client gets
+//     502, the worker "-ERR invalid answer: larger than ..."), and the commands pipelined behind
+//     it still run.
+//   - Anything that looks like HTTP (a method name or "HTTP/x" as a command, "Host:" and other
+//     header lines) closes the connection without a reply, as Redis does: a web page can make a
+//     browser POST to 127.0.0.1, and its body lines must never run as answers. After an unknown
+//     command, inline commands are refused (only '*' arrays are read).
+//   - With a password set, everything but AUTH and QUIT needs AUTH first (-NOAUTH). Passwords are
+//     compared in constant time; --answer-auth-attempts wrong ones close the connection; those
+//     and protocol errors are counted (INFO answer_auth_failures, answer_protocol_errors) and
+//     logged at most once per 10 s per thread.
 #pragma once
+#include "core/resp.hpp"
+
 #include <boost/asio/awaitable.hpp>
+
+#include <span>
+#include <string_view>
 
 namespace tempest::front {
 
 struct shard;
 
 boost::asio::awaitable<void> run_answer_acceptor(shard& sh);
+
+// Constant-time password check: the time depends only on given's length.
+bool password_matches(std::string_view given, std::string_view expected);
+// True for a command that is really an HTTP request line or header line.
+bool looks_like_http(std::span<const resp_value> argv);
 
 }  // namespace tempest::front

@@ -5,11 +5,15 @@
 #include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/shard.hpp"
+#include "front/sse_replay.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <atomic>
 
 namespace tempest::front {
 
@@ -19,6 +23,23 @@ using boost::system::error_code;
 namespace {
 constexpr std::size_t max_gather = 64;  // blocks per write
 const block_ptr keepalive_block = std::make_shared<const std::string>(":\n\n");
+constexpr std::size_t heap_release_step = 8u << 20;
+constexpr std::chrono::seconds heap_release_delay{1};
+
+// glibc keeps what is freed in its arenas (RSS stays at the peak): after subscribers with
+// large backlogs (deep replays, slow clients cut off) are gone, hand the free pages back to
+// the system, when the free heap grew by heap_release_step since the last time. Any thread.
+void release_free_heap() {
+  static std::atomic<std::size_t> low{0};  // free heap after the last release, or its low since
+  std::size_t free_now = mallinfo2().fordblks;
+  std::size_t was = low.load(std::memory_order_relaxed);
+  if (free_now < was + heap_release_step) {
+    if (free_now < was) low.store(free_now, std::memory_order_relaxed);
+    return;
+  }
+  malloc_trim(0);
+  low.store(mallinfo2().fordblks, std::memory_order_relaxed);
+}
 }  // namespace
 
 // ---- sse_subscriber -------------------------------------------------------------------------
@@ -47,13 +68,8 @@ void sse_subscriber::enqueue(block_ptr block) {
   if (closing_ || close_after_write_) return;
   queued_bytes_ += block->size();
   // A lagging subscriber is cut off; one event larger than the limit still goes to a reader
-  // that is keeping up (its queue was empty).
-  if (queued_bytes_ > sh_.cfg.sse_max_queue && !queue_.empty()) {
-    front_stats::inc(sh_.stats.sse_slow_closed);
-    log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent", cursor_text(0), queued_bytes_);
-    request_close();
-    return;
-  }
+  // that is keeping up (nothing else was waiting).
+  if (over_limit(queue_.empty() && held_.empty())) return close_slow();
   if (!writing_ && queue_.empty()) {
     // Fan-out fast path: one non-blocking send, no handler, no allocation. Only what the
     // socket does not take waits in the queue for the write loop.
@@ -61,19 +77,35 @@ void sse_subscriber::enqueue(block_ptr block) {
     std::size_t n = socket_.write_some(asio::buffer(*block), ec);
     if (ec && ec != asio::error::would_block) return request_close();
     queued_bytes_ -= n;
-    if (n == block->size()) return;
+    if (n == block->size()) return wake_if_room();
     front_sent_ = n;
   }
   queue_.push_back(std::move(block));
   if (!writing_) do_write();
 }
 
+bool sse_subscriber::over_limit(bool alone) const { return backlog() > sh_.cfg.sse_max_queue && !alone; }
+
+void sse_subscriber::close_slow() {
+  front_stats::inc(sh_.stats.sse_slow_closed);
+  log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent, {} held", cursor_text(0), queued_bytes_,
+                        held_bytes_);
+  request_close();
+}
+
+void sse_subscriber::wake_if_room() {
+  if (wake_mark_ == 0 || backlog() >= wake_mark_) return;
+  wake_mark_ = 0;
+  wake_.cancel();
+}
+
 void sse_subscriber::deliver(std::size_t i, const sse_message& m, const block_ptr& shared,
                              const std::string& shared_cursor) {
   if (closing_) return;
-  if (!ready_) {
+  if (!ready_) {  // handshake or replay: after it, in order (make_ready)
+    held_bytes_ += sizeof(held_message) + m.id.size() + m.event.size() + m.data.size();
     held_.push_back({i, m});
-    if (held_.size() > 10000) request_close();
+    if (over_limit(held_.size() == 1 && queue_.empty())) close_slow();
     return;
   }
   if (!m.id.empty()) {
@@ -98,7 +130,8 @@ void sse_subscriber::deliver(std::size_t i, const sse_message& m, const block_pt
 void sse_subscriber::make_ready() {
   ready_ = true;
   auto held = std::move(held_);
-  held_.clear();
+  held_ = {};
+  held_bytes_ = 0;
   for (auto& h : held) deliver(h.channel, h.message, nullptr, {});
 }
 
@@ -125,6 +158,7 @@ void sse_subscriber::do_write() {
     self->queue_.erase(self->queue_.begin(), self->queue_.begin() + static_cast<std::ptrdiff_t>(n));
     self->front_sent_ = 0;
     self->queued_bytes_ -= bytes;
+    self->wake_if_room();
     if (!self->queue_.empty()) return self->do_write();
     if (self->close_after_write_) self->request_close();
   });
@@ -146,48 +180,15 @@ void sse_subscriber::do_close() {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   wake_.cancel();
+  held_ = {};  // the queue goes with the last handler that holds this subscriber
+  held_bytes_ = 0;
   if (sh_.hub) sh_.hub->remove(*this);
-}
-
-// ---- history ----------------------------------------------------------------------------------
-
-std::string history_range_command(const std::string& channel, const std::string& cursor, std::uint64_t limit) {
-  bool whole = cursor.empty() || cursor == "0";
-  return format_command({"XRANGE", history::key(channel), whole ? "-" : cursor, "+", "COUNT",
-                         std::to_string(whole ? limit + 1 : limit + 2)});
-}
-
-history_page read_history(const resp_value& reply, const std::string& cursor, std::uint64_t limit) {
-  history_page page;
-  bool whole = cursor.empty() || cursor == "0";
-  bool cursor_seen = false;
-  for (auto& entry : reply.elements) {
-    if (entry.elements.size() != 2) continue;
-    if (!whole && entry.elements[0].str == cursor) {
-      cursor_seen = true;
-      continue;
-    }
-    sse_message m;
-    m.id = entry.elements[0].str;
-    auto& fields = entry.elements[1].elements;
-    for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-      if (fields[f].str == "e") m.event = fields[f + 1].str;
-      if (fields[f].str == "d") m.data = fields[f + 1].str;
-    }
-    page.messages.push_back(std::move(m));
-  }
-  if (!whole && !cursor_seen) page.gap = true;
-  if (page.messages.size() > limit) {
-    page.messages.resize(limit);
-    page.gap = true;
-  }
-  return page;
 }
 
 // ---- channel_hub ----------------------------------------------------------------------------
 
 channel_hub::channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub)
-    : sh_(sh), pubsub_(std::move(pubsub)), keepalive_(sh.ioc) {}
+    : sh_(sh), pubsub_(std::move(pubsub)), keepalive_(sh.ioc), heap_release_(sh.ioc) {}
 
 channel_hub::~channel_hub() = default;
 
@@ -240,6 +241,17 @@ void channel_hub::remove(sse_subscriber& s) {
   }
   for (auto& n : names) gone.push_back(n);
   if (gone.size() > 1) pubsub_->send_push(format_command(gone));
+  schedule_heap_release();
+}
+
+void channel_hub::schedule_heap_release() {
+  if (heap_release_pending_) return;
+  heap_release_pending_ = true;
+  heap_release_.expires_after(heap_release_delay);
+  heap_release_.async_wait([this](error_code ec) {
+    heap_release_pending_ = false;
+    if (!ec) release_free_heap();
+  });
 }
 
 bool channel_hub::subscribed(const sse_subscriber& s) const {
@@ -324,15 +336,20 @@ void channel_hub::resync(const std::string& channel) {
   if (it == channels_.end()) return;
   it->second.resync = false;
   std::string cursor = it->second.last_id;
-  sh_.redis->send(history_range_command(channel, cursor, sh_.cfg.sse_replay_limit),
-                  [this, channel, cursor](error_code ec, resp_value v) {
+  std::uint64_t limit = sh_.cfg.sse_replay_limit;
+  sh_.redis->send(history_range_command(channel, cursor, limit + 1),
+                  [this, channel, cursor, limit](error_code ec, resp_value v) {
     auto it = channels_.find(channel);
     if (it == channels_.end()) return;
     // Lost unless the history provably covers the gap: the newest id delivered before the
     // break is still there, and everything after it fits in one replay.
     bool lost = ec || v.is_error() || v.type != resp_value::kind::array || cursor.empty();
     if (!ec && v.type == resp_value::kind::array) {
-      history_page page = read_history(v, cursor, sh_.cfg.sse_replay_limit);
+      history_page page = read_history(std::move(v), cursor);
+      if (page.messages.size() > limit) {  // more than one replay: something is missing
+        page.messages.resize(limit);
+        page.gap = true;
+      }
       lost = lost || page.gap;
       for (auto& m : page.messages) {
         note_id(channel, m.id);

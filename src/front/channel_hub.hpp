@@ -7,10 +7,12 @@
 //   hub.add(sub);  ...  hub.remove(sub);      // sub: an sse_subscriber (below)
 //
 // Subscriber lifecycle (one place):
-//   handshake (held: live messages wait in held_) -> ready (live messages go out)
-//   -> closing (client gone, write error, queue over --sse-max-queue, $unsubscribe, shutdown)
+//   handshake and replay (held: live messages wait in held_) -> ready (live messages go out)
+//   -> closing (client gone, write error, backlog over --sse-max-queue, $unsubscribe, shutdown)
 // Each subscriber has one writer: a bounded queue of shared event blocks and one write loop;
 // a formatted block is shared by every single-channel subscriber of a channel (no copies).
+// Backlog = unsent bytes + held live messages; over --sse-max-queue the subscriber is closed
+// (the slow-subscriber rule), whether it is replaying history or live.
 #pragma once
 #include "front/sse_event.hpp"
 
@@ -50,7 +52,12 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
   // Handshake done: flush the held messages (skipping what the replay already sent).
   void make_ready();
   bool ready() const { return ready_; }
-  void start_reading();  // notices a client that goes away while idle
+  bool closing() const { return closing_ || close_after_write_; }
+  // Bytes waiting: unsent, and held live messages (with some bookkeeping each).
+  std::size_t backlog() const { return queued_bytes_ + held_bytes_; }
+  // Cancels wake() once the backlog is under `mark` (the replay waits for room this way).
+  void wake_below(std::size_t mark) { wake_mark_ = mark; }
+  void start_reading();  // notices a client that goes away, at once (read EOF or reset)
   // Closes soon (posted: safe during fan-out).
   void request_close();
   // Closes once what is queued has been written.
@@ -60,6 +67,9 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
  private:
   void do_write();
   void do_close();
+  bool over_limit(bool alone) const;
+  void close_slow();
+  void wake_if_room();
 
   shard& sh_;
   boost::asio::ip::tcp::socket socket_;
@@ -73,7 +83,9 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
     std::size_t channel;
     sse_message message;
   };
-  std::vector<held_message> held_;  // live messages that came during the handshake
+  std::vector<held_message> held_;  // live messages that came during the handshake and replay
+  std::size_t held_bytes_ = 0;      // their size, counted in the backlog
+  std::size_t wake_mark_ = 0;       // wake_ is cancelled when the backlog falls under it (0: off)
   boost::asio::steady_timer wake_;
   char read_sink_[16];
   bool ready_ = false;
@@ -81,16 +93,6 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
   bool close_after_write_ = false;
   bool closing_ = false;
 };
-
-// History reads (resume and resync). The range starts AT the cursor (inclusive), so that the
-// reply tells whether the history still holds the cursor's entry: if not, entries were trimmed
-// (or expired) in between and the gap is reported. Cursor "0" or "": the whole history.
-std::string history_range_command(const std::string& channel, const std::string& cursor, std::uint64_t limit);
-struct history_page {
-  std::vector<sse_message> messages;  // after the cursor, oldest first, at most limit
-  bool gap = false;                   // something between the cursor and messages may be missing
-};
-history_page read_history(const resp_value& reply, const std::string& cursor, std::uint64_t limit);
 
 class channel_hub {
  public:
@@ -122,12 +124,15 @@ class channel_hub {
   void on_connected();
   void resync(const std::string& channel);
   void schedule_keepalive();
+  void schedule_heap_release();
 
   shard& sh_;
   std::shared_ptr<redis::async_client> pubsub_;
   std::unordered_map<std::string, channel_state> channels_;
   std::unordered_map<sse_subscriber*, std::shared_ptr<sse_subscriber>> all_;  // owns the subscribers
   boost::asio::steady_timer keepalive_;
+  boost::asio::steady_timer heap_release_;  // after subscribers leave (see release_free_heap)
+  bool heap_release_pending_ = false;
   bool ever_connected_ = false;
 };
 

@@ -14,11 +14,14 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <thread>
 
 namespace tempest::front {
@@ -64,6 +67,25 @@ std::string host_port(const tcp::endpoint& ep) {
   return h + ":" + std::to_string(ep.port());
 }
 
+// Each HTTP connection holds a descriptor, and the front needs some of its own: per thread an
+// epoll, an eventfd, a timerfd, two listeners with a spare descriptor each, two Redis
+// connections; per process stdio and the signal pipe; then worker answer connections, the
+// embedded Redis's pipe, files. --max-connections above RLIMIT_NOFILE minus this margin would
+// leave new clients hanging in the listen backlog once descriptors run out.
+std::uint64_t descriptor_margin(int threads) { return 64 + 16 * static_cast<std::uint64_t>(threads); }
+
+void clamp_max_connections(front_config& cfg) {
+  rlimit r{};
+  if (::getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return;
+  auto margin = descriptor_margin(cfg.threads);
+  std::uint64_t room = r.rlim_cur > margin + 1 ? r.rlim_cur - margin : 1;
+  if (cfg.max_connections <= room) return;
+  log::get("front")->info("max-connections {} is above what the open-files limit allows (ulimit -n {}, {} of them kept "
+                          "for Redis, answer connections and files): using {}",
+                          cfg.max_connections, static_cast<std::uint64_t>(r.rlim_cur), margin, room);
+  cfg.max_connections = room;
+}
+
 // Drains one shard after SIGTERM: stop accepting, close idle connections, wait for busy ones
 // until the deadline, then stop the loop.
 asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point deadline) {
@@ -85,12 +107,17 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
     co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
   if (auto n = busy(); n > 0) log::get("front")->warn("shutdown: {} request(s) still running at the deadline", n);
+  // Workers stop answering this endpoint once its announcement is gone: only now.
+  if (sh.announcer) co_await sh.announcer->withdraw(std::chrono::milliseconds(500));
   sh.ioc.stop();
 }
 
 }  // namespace
 
 int run_front(const front_config& cfg_in) {
+  // SIGHUP (a closed terminal, a reload habit) must never kill the front: ignored from the
+  // start, then logged once the signal set below takes it over. (Redis ignores it too.)
+  ::signal(SIGHUP, SIG_IGN);
   front_config cfg = cfg_in;
   auto log = log::get("front");
   if (!is_loopback_host(cfg.answer_host) && cfg.answer_password.empty())
@@ -110,6 +137,8 @@ int run_front(const front_config& cfg_in) {
   } catch (const std::exception& e) {
     throw config_error(std::string("redis: ") + e.what());
   }
+
+  clamp_max_connections(cfg);
 
   front_stats stats;
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
@@ -141,6 +170,10 @@ int run_front(const front_config& cfg_in) {
     sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
     sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
     sh->dispatch->start();
+    // Announced on every connect, before any job of this thread (docs/protocol.md 3.5).
+    sh->announcer = std::make_unique<endpoint_announcer>(sh->ioc.get_executor(), sh->redis, sh->respond_to,
+                                                         cfg.announce_interval);
+    sh->announcer->start();
     sh->redis->start();
     sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
     sh->hub = std::make_unique<channel_hub>(*sh, sh->pubsub);
@@ -150,13 +183,19 @@ int run_front(const front_config& cfg_in) {
     shards.push_back(std::move(sh));
   }
 
-  std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM);
-  signals->async_wait([&](error_code ec, int sig) {
+  std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(error_code, int)> on_signal = [&](error_code ec, int sig) {
     if (ec) return;
+    if (sig == SIGHUP) {  // there is no reload (yet): say so and keep serving
+      log->info("received SIGHUP: ignored (the front does not reload its settings; restart it to change them)");
+      signals->async_wait(on_signal);
+      return;
+    }
     log->info("received {}, draining (at most {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.shutdown_timeout.count());
     auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
     for (auto& sh : shards) asio::co_spawn(sh->ioc, drain(*sh, deadline), asio::detached);
-  });
+  };
+  signals->async_wait(on_signal);
 
   std::printf("ready http=%s answer=%s redis=%s queue=%s\n", host_port(http_ep).c_str(), answers.c_str(),
               redis_ep.to_string().c_str(), cfg.queue.c_str());
@@ -169,6 +208,7 @@ int run_front(const front_config& cfg_in) {
   shards[0]->ioc.run();
   for (auto& t : threads) t.join();
   signals.reset();
+  ::signal(SIGHUP, SIG_IGN);  // removing it from the set restored the default action
   shards.clear();
   log->info("stopped");
   return 0;

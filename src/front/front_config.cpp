@@ -69,6 +69,13 @@ settings_table make_front_settings(front_config& c) {
   t.add({"answer-password", "TEXT", "",
          "password workers must AUTH with on the answer endpoint; required when it is not on loopback",
          [&c](const std::string& v) { c.answer_password = v; }});
+  t.add({"announce-interval", "DURATION", "2s",
+         "how often each answer endpoint is re-announced in Redis (tempest:fronts, valid 3x this); workers "
+         "answer only announced endpoints",
+         [&c](const std::string& v) {
+           c.announce_interval = duration_in(v, 100ms);
+           if (c.announce_interval > 60s) throw std::invalid_argument("'" + v + "' is too long (at most 1m)");
+         }});
   t.add({"timeout", "DURATION", "30s", "time a request waits for a worker's answer before 504",
          [&c](const std::string& v) { c.timeout = duration_in(v, 1ms); }});
   t.add({"keepalive-timeout", "DURATION", "75s", "idle keep-alive connections are closed after this",
@@ -81,9 +88,19 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.max_body_size = size_in(v, 0, 1ull << 32); }});
   t.add({"max-header-size", "SIZE", "16k", "largest request line plus headers, else 431",
          [&c](const std::string& v) { c.max_header_size = size_in(v, 256, 1 << 24); }});
-  t.add({"max-answer-size", "SIZE", "16m", "largest RESP message a worker may send to the answer endpoint",
+  t.add({"max-answer-size", "SIZE", "16m",
+         "largest RESP message a worker may send to the answer endpoint (exact); a larger answer gets -ERR and its request 502",
          [&c](const std::string& v) { c.max_answer_size = size_in(v, 1024, 1ull << 31); }});
-  t.add({"max-connections", "INT", "100000", "connections held at once (requests and event streams); past it new ones are closed",
+  t.add({"answer-max-args", "INT", "16",
+         "most items in one command on the answer endpoint; more is a protocol error and closes the connection",
+         [&c](const std::string& v) { c.answer_max_args = static_cast<std::uint64_t>(parse_int(v, 3, 1 << 20)); }});
+  t.add({"answer-auth-max-size", "SIZE", "4k",
+         "largest RESP message on the answer endpoint before AUTH (with --answer-password, raised to fit it); more closes the connection",
+         [&c](const std::string& v) { c.answer_auth_max_size = size_in(v, 256, 1 << 20); }});
+  t.add({"answer-auth-attempts", "INT", "3", "wrong passwords one answer connection may send before it is closed",
+         [&c](const std::string& v) { c.answer_auth_attempts = parse_int(v, 1, 1000); }});
+  t.add({"max-connections", "INT", "100000", "connections held at once (requests and event streams); past it new ones are closed; "
+         "lowered at start to the open-files limit (ulimit -n) minus 64 + 16 per thread",
          [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v, 1, 10'000'000)); }});
   t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
          [&c](const std::string& v) { c.threads = parse_int(v, 1, 256); }});

@@ -21,13 +21,17 @@ struct front_config {
   std::string answer_host;          // answer endpoint (RESP) listener
   std::uint16_t answer_port = 0;    // 0: ephemeral; with N threads, thread i uses port+i
   std::string answer_password;      // required when answer_host is not loopback
+  std::chrono::milliseconds announce_interval{};  // answer endpoints refreshed in tempest:fronts
   std::chrono::milliseconds timeout{};            // answer deadline -> 504
   std::chrono::milliseconds keepalive_timeout{};  // idle keep-alive connection lifetime
   std::chrono::milliseconds header_timeout{};     // time to receive a request's headers -> 408
   std::chrono::milliseconds shutdown_timeout{};   // SIGTERM drain bound
   std::uint64_t max_body_size = 0;    // -> 413
   std::uint64_t max_header_size = 0;  // -> 431
-  std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint
+  std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint (exact)
+  std::uint64_t answer_max_args = 0;  // items in one answer-endpoint command ("*N")
+  std::uint64_t answer_auth_max_size = 0;  // largest RESP message before AUTH (with a password)
+  int answer_auth_attempts = 0;       // wrong passwords per answer connection before it is closed
   std::uint64_t max_connections = 0;  // HTTP connections per front; past it new ones are refused
   int threads = 1;
   std::string log_level;

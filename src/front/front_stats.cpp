@@ -17,6 +17,8 @@ std::string front_stats::info_text() const {
   line("answers_accepted", answers_accepted);
   line("answers_unknown", answers_unknown);
   line("answers_invalid", answers_invalid);
+  line("answer_auth_failures", answer_auth_failures);
+  line("answer_protocol_errors", answer_protocol_errors);
   line("timeouts", timeouts);
   line("cancelled", cancelled);
   line("redis_unavailable", redis_unavailable);

@@ -17,7 +17,9 @@ struct front_stats {
   std::atomic<std::uint64_t> push_batches{0};       // RPUSH commands sent
   std::atomic<std::uint64_t> answers_accepted{0};   // answers that completed a request
   std::atomic<std::uint64_t> answers_unknown{0};    // answers for an unknown or finished job
-  std::atomic<std::uint64_t> answers_invalid{0};    // answers rejected (-> 502)
+  std::atomic<std::uint64_t> answers_invalid{0};    // answers rejected (-> 502), oversized ones too
+  std::atomic<std::uint64_t> answer_auth_failures{0};    // wrong passwords on the answer endpoint
+  std::atomic<std::uint64_t> answer_protocol_errors{0};  // answer connections closed: bad RESP, limits, HTTP
   std::atomic<std::uint64_t> timeouts{0};           // 504s
   std::atomic<std::uint64_t> cancelled{0};          // jobs cancelled: the client went away first
   std::atomic<std::uint64_t> redis_unavailable{0};  // 503s because Redis was unreachable

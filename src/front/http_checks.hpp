@@ -7,7 +7,8 @@
 //   - Transfer-Encoding together with Content-Length                    -> 400
 //   - Transfer-Encoding whose last coding is not chunked, or repeated    -> 400
 //   - Transfer-Encoding with a coding other than chunked                 -> 501
-//   - several Content-Length fields (even equal ones)                    -> 400
+//   - several Content-Length fields (even equal ones), or one holding a
+//     list of values (even equal ones: "1, 1", which Beast accepts)      -> 400
 #pragma once
 #include "core/error.hpp"
 

@@ -3,6 +3,7 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/resp.hpp"
+#include "front/accept_guard.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
 #include "front/shard.hpp"
@@ -14,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -27,6 +29,7 @@
 #include <cerrno>
 #include <optional>
 #include <ctime>
+#include <vector>
 
 namespace tempest::front {
 
@@ -97,15 +100,72 @@ http_response error_response(errc e, unsigned version) {
 
 http_response answer_response(http_answer& a, unsigned version) {
   http_response res{static_cast<http::status>(a.status), version};
+  if (auto reason = fallback_reason(a.status); !reason.empty()) res.reason(reason);  // not "<unknown-status>"
   for (auto& [name, value] : a.headers) res.insert(name, value);
   res.body() = std::move(a.body);
   return res;
 }
 
+// RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored (and 15.2: no
+// 1xx response is ever sent to an HTTP/1.0 client).
 bool expects_continue(const http_request& req) {
   auto v = req[http::field::expect];
-  return v.size() == 12 && strncasecmp(v.data(), "100-continue", 12) == 0;
+  return req.version() >= 11 && v.size() == 12 && strncasecmp(v.data(), "100-continue", 12) == 0;
 }
+
+using request_parser = http::request_parser<http::string_body>;
+
+// Reads a request's header into the parser. At most `limit` bytes, from the first byte of the
+// request line to the end of the blank line, counted as received however the bytes are split
+// across reads: Beast's own header_limit bounds each parse call, not the header as a whole.
+// Bytes after the header (a body, a pipelined request) stay in the buffer.
+asio::awaitable<error_code> read_header(asio::ip::tcp::socket& stream, beast::flat_buffer& buffer,
+                                        request_parser& parser, std::size_t limit) {
+  std::size_t used = 0;  // header bytes the parser has consumed so far
+  error_code ec;
+  for (;;) {
+    if (buffer.size() > 0) {
+      std::size_t room = limit - used;
+      std::size_t n = std::min(buffer.size(), room);
+      std::size_t consumed = parser.put(asio::buffer(buffer.data().data(), n), ec);
+      buffer.consume(consumed);
+      used += consumed;
+      if (parser.is_header_done()) co_return error_code{};
+      if (ec && ec != http::error::need_more) co_return ec;
+      if (n == room) co_return http::error::header_limit;  // no end of header within the limit
+    }
+    // As Beast's own reads: what the buffer holds already (at least 512), at most 64 KiB.
+    auto got = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 64 * 1024)),
+                                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::eof) co_return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+    if (ec) co_return ec;
+    buffer.commit(got);
+  }
+}
+
+// Chunked trailer fields (RFC 9110 6.5.1) are dropped. Beast's parser adds them to the header
+// fields, after check_request_header ran (a repeated name lands next to the header field of
+// that name, not at the end): kept, a trailer "Host" or "Cookie" would join the client's own,
+// and a trailer priority header would choose the job's priority. The header fields are
+// known by address (Beast allocates each field on its own and never moves it).
+class trailer_filter {
+ public:
+  explicit trailer_filter(const http_request& req) {
+    if (!req.chunked()) return;  // only a chunked body has trailers
+    for (auto& f : req) header_.push_back(&f);
+    std::sort(header_.begin(), header_.end(), std::less<>());
+  }
+  void drop_trailers(http_request& req) const {
+    if (header_.empty()) return;
+    for (auto it = req.begin(); it != req.end();) {
+      if (std::binary_search(header_.begin(), header_.end(), &*it, std::less<>())) ++it;
+      else it = req.erase(it);
+    }
+  }
+
+ private:
+  std::vector<const http::fields::value_type*> header_;
+};
 
 // After an error response: stop sending, then drain what the client still sends for a short
 // while, so that closing does not reset the connection before the response is read.
@@ -133,8 +193,7 @@ struct connection_guard {
 // Priority, deadline and retry safety of a request's job (protocol.md 8).
 queue_keys::priority decide_meta(const front_config& cfg, const http_request& req, job_meta& meta) {
   std::string_view method = req.method_string();
-  std::string_view target = req.target();
-  std::string_view path = target.substr(0, target.find('?'));
+  std::string_view path = split_target(req.target()).path;  // the job's "path"
   auto p = queue_keys::priority::normal;
   bool from_header = false;
   if (!cfg.priority_header.empty()) {
@@ -247,20 +306,22 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
       buffer.commit(n);
     }
     entry.busy = true;
-    http::request_parser<http::string_body> parser;
+    request_parser parser;
     parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
     parser.body_limit(cfg.max_body_size);
     dl.arm(cfg.header_timeout);
-    co_await http::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    ec = co_await read_header(stream, buffer, parser, cfg.max_header_size);
     errc e = ec ? classify_read_error(ec, dl) : check_request_header(parser.get().base());
     if (!ec && e == errc::none) {
       if (expects_continue(parser.get()) && !parser.is_done()) {
         static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await asio::async_write(stream, asio::buffer(cont), asio::redirect_error(asio::use_awaitable, ec));
       }
+      trailer_filter header_fields(parser.get());
       if (!ec && !parser.is_done())
         co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) e = classify_read_error(ec, dl);
+      else header_fields.drop_trailers(parser.get());
     }
     dl.disarm();
     if (ec && e == errc::none) break;  // the client went away or was too slow: just close
@@ -278,7 +339,14 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     }
 
     http_request req = parser.release();
-    if (is_sse_target(cfg, req.target())) {  // the connection becomes an event stream
+    if (auto parts = split_target(req.target()); is_sse_target(cfg, parts.path)) {
+      // The connection becomes an event stream, which reads the channels from the target:
+      // give it the origin form of an absolute-form target.
+      if (parts.path.data() != req.target().data()) {
+        std::string origin(parts.path);
+        if (!parts.query.empty()) origin.append("?").append(parts.query);
+        req.target(origin);
+      }
       dl.disarm();
       sh.connections.erase(&entry);
       co_await run_sse(sh, std::move(socket), std::move(req));
@@ -327,16 +395,13 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
 }
 
 asio::awaitable<void> run_http_acceptor(shard& sh) {
-  auto log = log::get("front");
+  accept_guard guard("HTTP", &sh.stats.connections_refused);
   for (;;) {
     error_code ec;
     auto socket = co_await sh.http_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (sh.stopping || ec == asio::error::operation_aborted) co_return;
-    if (ec) {
-      // Out of file descriptors and the like: say so, breathe, go on.
-      log->warn("accept failed: {}", ec.message());
-      asio::steady_timer pause(sh.ioc, std::chrono::milliseconds(50));
-      co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {  // out of file descriptors and the like: a quick close for the client, a rate-limited log
+      co_await guard.failed(*sh.http_acceptor, ec);
       continue;
     }
     front_stats::inc(sh.stats.connections_total);

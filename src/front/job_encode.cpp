@@ -69,6 +69,19 @@ void write_headers(json_writer& w, const http_request& req) {
 
 }  // namespace
 
+target_parts split_target(std::string_view target) {
+  auto q = target.find('?');
+  target_parts t{target.substr(0, q), q == std::string_view::npos ? std::string_view() : target.substr(q + 1)};
+  // absolute-form (RFC 9112 3.2.2): scheme "://" authority path; the path is what follows
+  // the authority. A scheme starts with a letter and has no '/', so "/a://b" stays a path.
+  if (auto scheme = t.path.find("://"); scheme != std::string_view::npos && scheme > 0 &&
+                                        t.path.substr(0, scheme).find('/') == std::string_view::npos) {
+    auto slash = t.path.find('/', scheme + 3);
+    t.path = slash == std::string_view::npos ? std::string_view("/") : t.path.substr(slash);
+  }
+  return t;
+}
+
 void encode_job(std::string& out, const http_request& req, std::string_view remote_addr,
                 std::string_view respond_to, std::uint64_t job_id, const job_meta& meta) {
   json_writer w(out);
@@ -81,17 +94,11 @@ void encode_job(std::string& out, const http_request& req, std::string_view remo
   std::string_view target = req.target();
   w.key("url");
   write_text(w, target);
-  auto q = target.find('?');
-  std::string_view path = target.substr(0, q);
-  // absolute-form ("http://host/p", RFC 9112 3.2.2): the path is what follows the authority
-  if (auto scheme = path.find("://"); scheme != std::string_view::npos && path.front() != '/') {
-    auto slash = path.find('/', scheme + 3);
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-  }
+  auto parts = split_target(target);
   w.key("path");
-  write_text(w, path);
+  write_text(w, parts.path);
   w.key("query");
-  write_text(w, q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
+  write_text(w, parts.query);
   w.key("headers");
   write_headers(w, req);
   bool has_body = !req.body().empty() || req.has_content_length() || req.chunked();

@@ -16,6 +16,17 @@ namespace tempest::front {
 
 using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 
+// A request target's path and query (RFC 9112 3.2), the one view of the target that the
+// job's "path", the route rules and the event-stream prefix all use:
+//   origin-form   "/p/q?x=1"          -> path "/p/q", query "x=1"
+//   absolute-form "http://host/p?x=1" -> path "/p",   query "x=1" (no path after the host: "/")
+//   anything else ("*", "host:443")   -> the whole target before '?'
+struct target_parts {
+  std::string_view path;
+  std::string_view query;  // "" when there is no '?'
+};
+target_parts split_target(std::string_view target);
+
 // What the front decided about a job, written into the request object (protocol.md 8).
 struct job_meta {
   std::string_view priority = "normal";  // "high", "normal" or "low"

@@ -5,6 +5,7 @@
 #pragma once
 #include "core/redis/async_client.hpp"
 #include "front/channel_hub.hpp"
+#include "front/endpoint_announcer.hpp"
 #include "front/front_config.hpp"
 #include "front/front_stats.hpp"
 #include "front/job_dispatch.hpp"
@@ -34,6 +35,7 @@ struct shard {
   // Tears down in the order Asio needs: I/O objects, then the io_context (which destroys the
   // suspended sessions, whose destructors still use `connections` and `stats`).
   ~shard() {
+    announcer.reset();
     hub.reset();
     if (pubsub) pubsub->stop();
     pubsub.reset();
@@ -54,6 +56,7 @@ struct shard {
   job_id_source ids;
   std::shared_ptr<redis::async_client> redis;
   std::unique_ptr<job_dispatch> dispatch;
+  std::unique_ptr<endpoint_announcer> announcer;  // respond_to in tempest:fronts, on redis
   std::shared_ptr<redis::async_client> pubsub;  // the thread's one Redis pub/sub connection
   std::unique_ptr<channel_hub> hub;             // Server-Sent Events fan-out
   std::string respond_to;  // "host:port" of this shard's answer endpoint, written into jobs

@@ -63,7 +63,7 @@ void append_sse_event(std::string& out, std::string_view cursor, std::string_vie
     append_clean(out, cursor);
     out.push_back('\n');
   }
-  if (!event.empty()) {
+  if (!event.empty() && event != "message") {  // "message" is the default type: same event, shorter
     out.append("event: ");
     append_clean(out, event);
     out.push_back('\n');

@@ -6,7 +6,9 @@
 //   ["$unsubscribe"]              -> end of stream (event "end", empty data, then close)
 //   [name|null, "data", "id"]     -> recorded by tempest publish: also a history id
 //   anything else                 -> the payload itself as data
-// Event block: "id: <cursor>\n" ["event: <name>\n"] "data: <line>\n"... "\n"; data is split
+// Event block: "id: <cursor>\n" ["event: <name>\n"] "data: <line>\n"... "\n" (no event line for
+// "message", the type EventSource gives an event without one: tempest publish names its
+// unnamed events so, for the 2012 front's sake); data is split
 // at CRLF, CR and LF as the SSE spec reads them. Names and ids lose any CR/LF.
 #pragma once
 #include <string>

@@ -5,6 +5,7 @@
 #include "core/resp.hpp"
 #include "front/channel_hub.hpp"
 #include "front/shard.hpp"
+#include "front/sse_replay.hpp"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,29 +26,6 @@ namespace {
 
 constexpr std::size_t max_channels = 16;
 constexpr std::chrono::seconds subscribe_wait{5};
-
-// One Redis command from a coroutine; nullopt when Redis failed or did not answer in time.
-asio::awaitable<std::optional<resp_value>> redis_call(shard& sh, std::string wire) {
-  struct call_state {
-    explicit call_state(asio::io_context& ioc) : wake(ioc) {}
-    asio::steady_timer wake;
-    std::optional<resp_value> value;
-    bool done = false;
-  };
-  auto st = std::make_shared<call_state>(sh.ioc);
-  st->wake.expires_after(subscribe_wait);
-  sh.redis->send(std::move(wire), [st](error_code ec, resp_value v) {
-    if (!ec && !v.is_error()) st->value = std::move(v);
-    st->done = true;
-    st->wake.cancel();
-  });
-  error_code ec;
-  while (!st->done) {
-    co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) break;  // timed out
-  }
-  co_return std::move(st->value);
-}
 
 std::string query_param(std::string_view target, std::string_view name) {
   auto q = target.find('?');
@@ -89,10 +67,46 @@ asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, int status, std::str
   socket.close(ec);
 }
 
-struct replay_entry {
-  std::size_t channel;
-  sse_message message;
-};
+// Waits (bounded) until Redis confirmed the subscription to every channel of sub.
+asio::awaitable<bool> wait_subscribed(shard& sh, std::shared_ptr<sse_subscriber> sub) {
+  auto until = std::chrono::steady_clock::now() + subscribe_wait;
+  error_code ec;
+  while (!sub->closing() && !sh.hub->subscribed(*sub) && std::chrono::steady_clock::now() < until) {
+    sub->wake().expires_at(until);
+    co_await sub->wake().async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return !sub->closing() && sh.hub->subscribed(*sub);
+}
+
+// Sets each channel's cursor: the client's stream id where its cursor names the channel (which
+// is then replayed), else the newest recorded id (asked of Redis when the hub does not know it).
+asio::awaitable<void> set_cursors(shard& sh, std::shared_ptr<sse_subscriber> sub,
+                                  std::vector<std::pair<std::string, std::string>> given,
+                                  std::vector<replay_source>& replay) {
+  const auto& channels = sub->channels();
+  std::vector<std::size_t> unknown;
+  std::vector<std::string> wires;
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    auto it = std::find_if(given.begin(), given.end(), [&](auto& p) { return p.first == channels[i]; });
+    if (it != given.end()) {
+      sub->cursors()[i] = it->second;
+      replay.push_back({i, it->second});
+      continue;
+    }
+    sub->cursors()[i] = sh.hub->last_id(channels[i]);
+    if (!sub->cursors()[i].empty()) continue;
+    unknown.push_back(i);
+    wires.push_back(format_command({"XREVRANGE", history::key(channels[i]), "+", "-", "COUNT", "1"}));
+  }
+  auto replies = co_await redis_calls(sh, std::move(wires), subscribe_wait);
+  for (std::size_t k = 0; k < unknown.size(); ++k) {
+    auto& v = replies[k];  // [[id, fields]] or []
+    bool any = v && !v->elements.empty() && !v->elements[0].elements.empty();
+    std::string known = any ? v->elements[0].elements[0].str : "0";
+    sh.hub->note_id(channels[unknown[k]], known == "0" ? "" : known);
+    sub->cursors()[unknown[k]] = known;
+  }
+}
 
 }  // namespace
 
@@ -179,72 +193,37 @@ asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_requ
 
   auto sub = std::make_shared<sse_subscriber>(sh, std::move(socket), channels);
   sh.hub->add(sub);
-  auto until = std::chrono::steady_clock::now() + subscribe_wait;
-  error_code ec;
-  while (!sh.hub->subscribed(*sub) && std::chrono::steady_clock::now() < until) {
-    sub->wake().expires_at(until);
-    co_await sub->wake().async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  if (!sh.hub->subscribed(*sub)) {
+  sub->start_reading();  // a client that leaves during the handshake or the replay is noticed
+  if (!co_await wait_subscribed(sh, sub)) {
+    if (sub->closing()) co_return;
     log->warn("subscription to {} not confirmed by Redis in time: 503", list);
     sub->enqueue("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     sub->finish();
     co_return;
   }
-
-  // Cursors: from Last-Event-ID where given (then replay), else the newest recorded id now.
-  auto given = parse_cursor(last_event_id);
-  std::vector<replay_entry> replay;
-  std::vector<std::size_t> gaps;  // channels whose history does not cover the client's gap
-  for (std::size_t i = 0; i < channels.size(); ++i) {
-    auto it = std::find_if(given.begin(), given.end(), [&](auto& p) { return p.first == channels[i]; });
-    if (it != given.end()) {
-      sub->cursors()[i] = it->second;
-      // (the command is built outside co_await: GCC 12 mishandles initializer lists there)
-      std::string wire = history_range_command(channels[i], it->second, cfg.sse_replay_limit);
-      auto v = co_await redis_call(sh, std::move(wire));
-      if (!v) {
-        gaps.push_back(i);
-        continue;
-      }
-      history_page page = read_history(*v, it->second, cfg.sse_replay_limit);
-      if (page.gap) gaps.push_back(i);
-      for (auto& m : page.messages) replay.push_back({i, std::move(m)});
-      continue;
-    }
-    std::string known = sh.hub->last_id(channels[i]);
-    if (known.empty()) {
-      std::string wire = format_command({"XREVRANGE", history::key(channels[i]), "+", "-", "COUNT", "1"});
-      auto v = co_await redis_call(sh, std::move(wire));
-      known = v && !v->elements.empty() && !v->elements[0].elements.empty() ? v->elements[0].elements[0].str : "0";
-      sh.hub->note_id(channels[i], known == "0" ? "" : known);
-    }
-    sub->cursors()[i] = known;
-  }
-  std::stable_sort(replay.begin(), replay.end(), [](const replay_entry& a, const replay_entry& b) {
-    return stream_id_less(a.message.id, b.message.id);
-  });
-
-  std::string out = head;
   if (head_only) {
-    sub->enqueue(std::move(out));
+    sub->enqueue(std::move(head));
     sub->finish();
     co_return;
   }
-  out += "retry: " + std::to_string(cfg.sse_retry.count()) + "\n";
-  append_sse_id(out, sub->cursor_text(0));
-  for (auto& r : replay) {
-    if (!stream_id_less(sub->cursors()[r.channel], r.message.id)) continue;
-    sub->cursors()[r.channel] = r.message.id;
-    append_sse_event(out, sub->cursor_text(r.channel), r.message.event, r.message.data);
-    front_stats::inc(sh.stats.sse_replayed);
-  }
+
+  // Cursors: from Last-Event-ID where given (then replay), else the newest recorded id now.
+  std::vector<replay_source> replay;
+  co_await set_cursors(sh, sub, parse_cursor(last_event_id), replay);
+  if (sub->closing()) co_return;
+  head += "retry: " + std::to_string(cfg.sse_retry.count()) + "\n";
+  append_sse_id(head, sub->cursor_text(0));
+  sub->enqueue(std::move(head));
+  std::uint64_t before = sh.stats.sse_replayed.load(std::memory_order_relaxed);
+  auto gaps = co_await replay_history(sh, sub, std::move(replay));
+  if (sub->closing()) co_return;
+  std::string out;
   for (auto i : gaps)  // the client missed more than the history holds: say so (7.8)
     append_sse_event(out, sub->cursor_text(i), "tempest.resync", "{\"channel\":\"" + channels[i] + "\",\"lost\":true}");
-  if (!replay.empty()) log->debug("replayed {} event(s) to a subscriber of {}", replay.size(), list);
-  sub->enqueue(std::move(out));
+  if (!out.empty()) sub->enqueue(std::move(out));
+  std::uint64_t replayed = sh.stats.sse_replayed.load(std::memory_order_relaxed) - before;
+  if (replayed > 0) log->debug("replayed about {} event(s) to a subscriber of {}", replayed, list);
   sub->make_ready();
-  sub->start_reading();
 }
 
 }  // namespace tempest::front

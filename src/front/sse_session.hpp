@@ -2,7 +2,8 @@
 // Checks the request (method 405, channel names 400, --sub-allow 403, Redis 503), registers an
 // sse_subscriber with the thread's channel_hub, waits for Redis to confirm the subscriptions,
 // writes the response head, "retry:" and the cursor, replays the history after Last-Event-ID
-// (or ?lastEventId=), then hands the connection to the hub for live messages.
+// (or ?lastEventId=) in pages as the client reads (sse_replay.hpp), then hands the connection
+// to the hub for live messages.
 // Cursor: "<channel>=<stream id>" per channel, joined by ",", the event's channel first.
 #pragma once
 #include "front/job_encode.hpp"

@@ -4,7 +4,8 @@
 //
 //   reap     SMEMBERS tempest:workers; EXISTS tempest:worker:<id> for each (pipelined); for each
 //            missing one, EVALSHA reap_script; answer the jobs it returns as not safe to retry
-//            (a fresh RESP connection to each respond_to: rare, so not cached)
+//            (a fresh RESP connection to each respond_to: rare, so not cached), when that
+//            respond_to is announced in tempest:fronts (read once per reap) or allowed
 //   dead     LRANGE <queue>:dead 0 -1, each record parsed with Boost.JSON
 //   retry    EVALSHA retry_script
 #include <sys/socket.h>
@@ -15,11 +16,13 @@
 #include <fmt/format.h>
 
 #include <climits>
+#include <optional>
 #include <stdexcept>
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
+#include "worker/answer_targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/reliable_scripts.hpp"
@@ -46,8 +49,9 @@ std::runtime_error redis_failure(redisContext* c, std::string_view what) {
   return std::runtime_error(fmt::format("Redis {} failed: {}", what, c->errstr));
 }
 
-// The answer for a job that is not safe to retry, sent straight to its respond_to.
-bool send_unsafe_answer(std::string_view payload, const std::string& password) {
+// The answer for a job that is not safe to retry, sent straight to its respond_to when that is
+// announced or allowed (targets: read once per reap, see answer_targets.hpp).
+bool send_unsafe_answer(std::string_view payload, const std::string& password, const answer_targets& targets) {
   std::string respond_to;
   std::int64_t id = 0;
   if (!parse_job_tail(payload, respond_to, id)) {
@@ -55,6 +59,12 @@ bool send_unsafe_answer(std::string_view payload, const std::string& password) {
     return false;
   }
   if (respond_to.empty()) return true;  // nobody waits
+  auto now = answer_targets::clock::now();
+  if (targets.check(respond_to, now, now - answer_targets::cache_max_age) != answer_targets::verdict::allowed) {
+    logger().warn("[j{}] respond_to '{:.100}' is neither announced by a front nor allowed: no 502 sent there", id,
+                  respond_to);
+    return false;
+  }
   std::string host;
   std::uint16_t port = 0;
   try {
@@ -205,6 +215,7 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
   }
   thread_local std::string sha;  // per thread: the same connection's scripts, Redis-wide really
   std::string max = std::to_string(o.max_attempts), keep = std::to_string(queue_keys::bell_keep);
+  std::optional<answer_targets> targets;  // read when the first 502 is to be sent
   for (const auto& id : dead) {
     std::string processing = queue_keys::processing(id), hb = queue_keys::heartbeat(id);
     auto r = run_script(c, reap_script, sha, {processing, hb, queue_keys::workers}, {id, max, keep});
@@ -217,8 +228,12 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
       result.requeued += r->element[0]->integer;
       result.dead_lettered += r->element[1]->integer;
     }
+    if (r->elements > 2 && !targets) {
+      targets.emplace(o.answer_allow);
+      targets->update(fetch_announced(c), answer_targets::clock::now());
+    }
     for (std::size_t i = 2; i < r->elements; ++i) {
-      send_unsafe_answer(reply_text(r->element[i]), o.answer_password);
+      send_unsafe_answer(reply_text(r->element[i]), o.answer_password, *targets);
       ++result.answered_unsafe;
     }
     logger().info("reaped dead worker {}: {} jobs re-queued, {} dead-lettered, {} answered 502 (not safe to retry)", id,

@@ -5,31 +5,29 @@
 //
 //   take     reliable mode (default; at-least-once): EVALSHA take_script moves up to <batch> jobs
 //            from the highest non-empty of <queue>:high, <queue>, <queue>:low into
-//            tempest:processing:<host:pid:lane>; when there are none, BLPOP <queue>:bell 1 and
-//            take again (details at "reliable mode" below; scripts in reliable_scripts.hpp; the
+//            tempest:processing:<host:pid:lane>; when there are none, wait (BLPOP <queue>:bell
+//            tempest:wake:<id> 1, while a second connection's BLMOVE <queue> <queue> LEFT LEFT
+//            1 rings the wake for jobs pushed without a bell token: queue_watch.hpp) and take
+//            again (details at "reliable mode" below; scripts in reliable_scripts.hpp; the
 //            heartbeat thread and the reaper in reliable.cpp)
 //   pop      plain mode (--mode plain; at-most-once): BLMPOP 1 3 <queue>:high <queue>
 //            <queue>:low LEFT COUNT <batch> (blocks up to 1 s, so a stop is noticed; BLPOP over
 //            the three + LPOP <list> <n> on a Redis without BLMPOP)
 //   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
-//            drop it unstarted when its "deadline" (unix ms) has passed (counted, logged at
+//            drop it unhandled when its respond_to is neither announced in tempest:fronts nor
+//            in --answer-allow (answer_targets.hpp; counted, logged at most every 10 s), drop
+//            it unstarted when its "deadline" (unix ms) has passed (counted, logged at
 //            debug), call the handler, encode the answer (json_writer) and write it to the job's
 //            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
 //   collect  read the +OK / -ERR replies of the answers pipelined during the batch
 //
-// Answer connection states (answer_conn), all transitions here:
-//   none    --answer--> connect (+ AUTH) --ok--> open
-//                                         --fails--> down: answers dropped, retry after 1 s
-//   open    --write or read fails--> reconnect once, resend the unacknowledged answers
-//                                    --fails again--> down, those answers dropped
-//   open    --peer closed while idle (poll before the first write of a batch)--> reconnect
-//   down    --1 s later, next answer--> connect
+// Answer connections (answer_conn.hpp, with their states): one per front per lane, cached.
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
 // AUTH or SELECT refused -> fatal (run() returns 1).
 // worker::publisher(): a thread_local tempest::publisher on --redis (src/worker/publisher.cpp),
 // its own connection, apart from the lane's.
 //
-// If you change the answer command, change src/front/answer_endpoint.cpp too.
+// If you change the answer command, change src/front/answer_endpoint.cpp (and answer_conn.hpp) too.
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -44,6 +42,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <deque>
@@ -53,9 +52,13 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
+#include "worker/answer_conn.hpp"
+#include "worker/answer_targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
+#include "worker/queue_watch.hpp"
 #include "worker/reliable_scripts.hpp"
+#include "worker/stop_signals.hpp"
 
 namespace tempest {
 namespace {
@@ -66,11 +69,8 @@ using namespace std::chrono_literals;
 constexpr const char* pop_timeout = "1";   // seconds a pop blocks: how soon a stop is noticed
 constexpr auto redis_io_timeout = 6s;      // must exceed the pop timeout
 constexpr auto connect_timeout = 2s;
-constexpr auto answer_io_timeout = 5s;     // a front that does not read or reply is dropped
-constexpr auto answer_retry_after = 1s;    // after a failed connect to an answer endpoint
 constexpr auto backoff_min = 100ms;
 constexpr auto backoff_max = 500ms;  // back to work within ~0.5 s of Redis returning
-constexpr std::size_t max_pending_answers = 256;
 constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer  // per connection, before replies are read
 constexpr std::size_t max_answer_conns = 64;      // per lane
 constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
@@ -85,21 +85,17 @@ std::string host_name() {
   return buf;
 }
 
-std::atomic<bool> signal_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-extern "C" void on_stop_signal(int) { signal_stop.store(true, std::memory_order_relaxed); }
-
 spdlog::logger& logger() {
   static const auto l = log::get("worker");
   return *l;
 }
 
-struct command_free {
-  void operator()(char* c) const { redisFreeCommand(c); }
-};
 using detail::context_ptr;
 using detail::reply_ptr;
 using detail::reply_text;
+using detail::answer_conn;
+using detail::answer_targets;
+using detail::fetch_announced;
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
@@ -114,217 +110,6 @@ reply_ptr command(redisContext* c, std::initializer_list<std::string_view> args)
   return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
 }
 
-// SIGINT and SIGTERM ask for a stop while run() runs; SIGPIPE is ignored (EPIPE is handled).
-class signal_guard {
- public:
-  signal_guard() {
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;  // a second signal kills as usual
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-    struct sigaction ignore {};
-    ignore.sa_handler = SIG_IGN;
-    sigemptyset(&ignore.sa_mask);
-    sigaction(SIGPIPE, &ignore, &old_pipe_);
-  }
-  ~signal_guard() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-    sigaction(SIGPIPE, &old_pipe_, nullptr);
-  }
-  signal_guard(const signal_guard&) = delete;
-  signal_guard& operator=(const signal_guard&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {}, old_pipe_ {};
-};
-
-// One cached connection from a lane to one front's answer endpoint (states: see the top).
-class answer_conn {
- public:
-  answer_conn(std::string key, const std::string& password, int lane) : key_(std::move(key)), password_(password), lane_(lane) {
-    try {
-      split_host_port(key_, host_, port_);
-    } catch (const std::invalid_argument& e) {
-      bad_address_ = e.what();
-    }
-  }
-
-  const std::string& key() const { return key_; }
-  std::size_t pending() const { return pending_.size(); }
-
-  // Queues `<action> <id> <json>` and, with flush_now, writes it at once; otherwise it leaves
-  // with the next flush or collect(). The reply is read later by collect().
-  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id, bool flush_now) {
-    if (!ensure_open(id)) return;
-    const char* argv[3] = {action.data(), id_text.data(), json.data()};
-    std::size_t lens[3] = {action.size(), id_text.size(), json.size()};
-    char* cmd = nullptr;
-    int len = redisFormatCommandArgv(&cmd, 3, argv, lens);
-    if (len < 0) throw std::bad_alloc();
-    pending_.push_back({std::unique_ptr<char, command_free>(cmd), static_cast<std::size_t>(len), id});
-    if (redisAppendFormattedCommand(ctx_.get(), cmd, static_cast<std::size_t>(len)) != REDIS_OK ||
-        (flush_now && !flush())) {
-      recover();
-      return;
-    }
-    if (pending_.size() >= max_pending_answers) collect();
-  }
-
-  // Writes what send() queued without flush_now (the replies stay for collect()).
-  void flush_out() {
-    if (ctx_ && !pending_.empty() && !flush()) recover();
-  }
-
-  // Reads the replies of every answer sent so far.
-  void collect() {
-    while (!pending_.empty() && ctx_) {
-      void* raw = nullptr;
-      if (redisGetReply(ctx_.get(), &raw) != REDIS_OK) {
-        if (!recover()) break;
-        continue;
-      }
-      reply_ptr r(static_cast<redisReply*>(raw));
-      if (r->type == REDIS_REPLY_ERROR) log_refused(pending_.front().id, reply_text(r.get()));
-      pending_.pop_front();
-    }
-    resent_ = false;
-  }
-
- private:
-  struct pending_answer {
-    std::unique_ptr<char, command_free> command;  // RESP bytes, kept to resend after a reconnect
-    std::size_t len;
-    std::int64_t id;
-  };
-
-  bool ensure_open(std::int64_t id) {
-    if (!bad_address_.empty()) {
-      if (!down_logged_) logger().warn("[w{} j{}] bad respond_to '{}': {}; its answers are dropped", lane_, id, key_, bad_address_);
-      down_logged_ = true;
-      return false;
-    }
-    if (ctx_ && pending_.empty() && peer_closed()) {
-      logger().debug("[w{}] answer endpoint {} closed the idle connection; reconnecting", lane_, key_);
-      ctx_.reset();
-    }
-    if (ctx_) return true;
-    if (clock_type::now() < retry_after_) {
-      logger().debug("[w{} j{}] answer endpoint {} is down; answer dropped", lane_, id, key_);
-      return false;
-    }
-    return connect();
-  }
-
-  bool connect() {
-    context_ptr c(redisConnectWithTimeout(host_.c_str(), port_, to_timeval(connect_timeout)));
-    if (!c || c->err) return connect_failed(c ? c->errstr : "out of memory");
-    redisSetTimeout(c.get(), to_timeval(answer_io_timeout));
-    redisEnableKeepAlive(c.get());
-    int one = 1;  // answers are small and pipelined: no Nagle delay
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (!password_.empty()) {
-      auto r = command(c.get(), {"AUTH", password_});
-      if (!r) return connect_failed(c->errstr);
-      if (r->type == REDIS_REPLY_ERROR)
-        logger().warn("[w{}] answer endpoint {} refused AUTH: {}", lane_, key_, reply_text(r.get()));
-    }
-    ctx_ = std::move(c);
-    if (down_logged_) logger().info("[w{}] answer endpoint {} is reachable again", lane_, key_);
-    down_logged_ = false;
-    return true;
-  }
-
-  bool connect_failed(const char* why) {
-    retry_after_ = clock_type::now() + answer_retry_after;
-    if (!down_logged_) logger().warn("[w{}] cannot connect to answer endpoint {}: {}; its answers are dropped, retrying every 1s", lane_, key_, why);
-    else logger().debug("[w{}] answer endpoint {} still down: {}", lane_, key_, why);
-    down_logged_ = true;
-    return false;
-  }
-
-  bool flush() {
-    int done = 0;
-    do {
-      if (redisBufferWrite(ctx_.get(), &done) != REDIS_OK) return false;
-    } while (!done);
-    return true;
-  }
-
-  // The connection broke: reconnect once and resend what has no reply yet, else drop it.
-  bool recover() {
-    const char* why = ctx_ ? ctx_->errstr : "not connected";
-    if (resent_) {
-      drop_pending(why);
-      return false;
-    }
-    logger().debug("[w{}] answer connection to {} broke ({}); reconnecting to resend {} answers", lane_, key_, why, pending_.size());
-    resent_ = true;
-    ctx_.reset();
-    if (!connect()) {
-      drop_pending("reconnect failed");
-      return false;
-    }
-    for (const auto& p : pending_) redisAppendFormattedCommand(ctx_.get(), p.command.get(), p.len);
-    if (!flush()) {
-      drop_pending(ctx_->errstr);
-      return false;
-    }
-    return true;
-  }
-
-  void drop_pending(const char* why) {
-    if (!pending_.empty())
-      logger().warn("[w{} j{}] dropping {} answers to {}: {}", lane_, pending_.front().id, pending_.size(), key_, why);
-    pending_.clear();
-    ctx_.reset();  // the next answer tries a new connection
-    resent_ = false;
-  }
-
-  // With no reply outstanding the socket is readable only when the front closed it.
-  bool peer_closed() const {
-    pollfd p{ctx_->fd, POLLIN, 0};
-    return poll(&p, 1, 0) > 0;
-  }
-
-  void log_refused(std::int64_t id, std::string_view err) {
-    // A job the front no longer waits for (answered, timed out, older run) is routine.
-    if (err.starts_with("ERR unknown job")) {
-      logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
-      return;
-    }
-    // Anything else is a bug or a misconfiguration (NOAUTH, not a Tempest front, invalid answer)
-    // that may hit every answer: warn at most once a second.
-    auto now = clock_type::now();
-    if (now - last_warning_ < 1s) {
-      ++suppressed_warnings_;
-      return;
-    }
-    if (suppressed_warnings_ > 0)
-      logger().warn("[w{} j{}] {} refused the answer: {} ({} more refusals in the last second)", lane_, id, key_, err, suppressed_warnings_);
-    else
-      logger().warn("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
-    last_warning_ = now;
-    suppressed_warnings_ = 0;
-  }
-
-  std::string key_;  // respond_to as the job gave it: "host:port" or "[v6]:port"
-  std::string host_;
-  std::uint16_t port_ = 0;
-  std::string bad_address_;  // why key_ is not host:port, if it is not
-  const std::string& password_;
-  int lane_;
-  context_ptr ctx_;
-  std::deque<pending_answer> pending_;  // sent, reply not read yet
-  clock_type::time_point retry_after_{};
-  bool resent_ = false;       // pending_ was already resent once on a new connection
-  bool down_logged_ = false;  // warn once per outage, debug after
-  clock_type::time_point last_warning_{};  // refused answers are warned about once a second
-  std::uint64_t suppressed_warnings_ = 0;
-};
-
 }  // namespace
 
 namespace detail {
@@ -337,7 +122,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
         lists_(queue_keys::lists(w.options_.queue)), reliable_(!id.empty()), id_(std::move(id)),
         processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
         bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
-        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
+        watch_(reliable_ ? std::make_unique<queue_watch>(ep_, w.options_.queue, bell_, queue_keys::wake(id_), index)
+                         : nullptr),
+        targets_(w.options_.answer_allow), arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
     while (!w_.stopping()) {
@@ -517,9 +304,11 @@ class worker_lane final : public answer_sink, public cancel_probe {
     entries_.clear();
     replies_.clear();
     if (!take_once() || !batch_.empty() || w_.stopping()) return;
-    reply_ptr r = command(redis_.get(), {"BLPOP", bell_, pop_timeout});  // a token is only a wake-up
-    if (!r) return redis_lost();
-    if (r->type == REDIS_REPLY_ARRAY && !w_.stopping()) take_once();
+    // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
+    auto woke = watch_->wait(redis_.get());
+    if (woke == queue_watch::woke::error) return redis_lost();
+    if (w_.stopping() || !take_once()) return;
+    if (woke == queue_watch::woke::timeout && !batch_.empty()) watch_->enable_watch();  // no token, yet jobs
   }
 
   bool take_once() {
@@ -614,6 +403,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
       logger().warn("[w{}] skipping a malformed job ({}): {:.120}", index_, err, payload);
       return;
     }
+    if (!j.respond_to().empty() && !answer_trusted(j)) return;
     if (deadline_passed(j, unix_now_ms())) {
       w_.expired_.fetch_add(1, std::memory_order_relaxed);
       logger().debug("[w{} j{}] deadline passed before the job started; dropped", index_, j.id());
@@ -690,6 +480,35 @@ class worker_lane final : public answer_sink, public cancel_probe {
     }
   }
 
+  // ---- where answers may go (answer_targets.hpp; docs/protocol.md 3.5) ----------------------
+
+  // Announced in tempest:fronts or in --answer-allow; else the job is dropped unhandled,
+  // counted, and logged at most every 10 s.
+  bool answer_trusted(const job& j) {
+    auto now = clock_type::now();
+    auto v = targets_.check(j.respond_to(), now, batch_started_);
+    if (v == answer_targets::verdict::ask_redis) {
+      std::optional<std::vector<std::string>> announced;
+      if (redis_ && drain_replies()) {
+        announced = fetch_announced(redis_.get());
+        if (!announced && redis_->err) redis_lost();
+      }
+      targets_.update(std::move(announced), now);
+      v = targets_.check(j.respond_to(), now, batch_started_);
+    }
+    if (v == answer_targets::verdict::allowed) return true;
+    w_.untrusted_.fetch_add(1, std::memory_order_relaxed);
+    ++untrusted_unlogged_;
+    if (now - untrusted_logged_at_ >= 10s || untrusted_logged_at_ == clock_type::time_point{}) {
+      logger().warn("[w{} j{}] respond_to '{:.100}' is neither announced by a front ({}) nor in --answer-allow: "
+                    "job dropped unhandled ({} such job(s) since the last such line)",
+                    index_, j.id(), j.respond_to(), queue_keys::fronts, untrusted_unlogged_);
+      untrusted_logged_at_ = now;
+      untrusted_unlogged_ = 0;
+    }
+    return false;
+  }
+
   // ---- answer connections -----------------------------------------------------------------
 
   answer_conn& conn_for(std::string_view respond_to) {
@@ -736,6 +555,10 @@ class worker_lane final : public answer_sink, public cancel_probe {
   answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
   clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
+  std::unique_ptr<queue_watch> watch_;  // reliable mode: the wait when no job is there
+  answer_targets targets_;           // which respond_to this lane answers
+  clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
+  std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
   // Per-job scratch, reused so that a typical job costs no heap allocation.
   std::vector<unsigned char> arena_;
   unsigned char parser_temp_[4096];
@@ -759,7 +582,10 @@ void answer::send_json(std::string_view json) {
   ++count_;
 }
 
-worker::worker(worker_options options) : options_(std::move(options)) { log::init(options_.log_level); }
+worker::worker(worker_options options) : options_(std::move(options)) {
+  catch_stop_signals();  // (again: a program may build its options without from_args)
+  log::init(options_.log_level);
+}
 
 worker& worker::on_request(request_handler fn) {
   request_handler_ = std::move(fn);
@@ -789,10 +615,19 @@ tempest::publisher& worker::publisher() {
 }
 
 bool worker::stopping() const noexcept {
-  return stop_.load(std::memory_order_relaxed) || signal_stop.load(std::memory_order_relaxed);
+  return stop_.load(std::memory_order_relaxed) || detail::stop_signalled();
 }
 
 int worker::run() {
+  catch_stop_signals();  // already done by from_args and the constructor, unless released
+  struct release {
+    ~release() { detail::release_stop_signals(); }
+  } release_at_return;
+  if (stopping()) {  // SIGTERM during start-up: a clean stop, before any connection
+    stop_.store(false);
+    logger().info("stopped before taking jobs (a stop was asked during start-up)");
+    return 0;
+  }
   redis_endpoint ep;
   try {
     ep = parse_redis_url(options_.redis);
@@ -800,9 +635,7 @@ int worker::run() {
     logger().error("{}", e.what());
     return 1;
   }
-  signal_stop.store(false);
   fatal_.store(false);
-  signal_guard signals;
   const bool reliable = options_.mode == worker_options::delivery::reliable;
   std::vector<std::string> ids;  // one per lane, reliable mode only
   if (reliable) {
@@ -817,7 +650,7 @@ int worker::run() {
   std::unique_ptr<detail::heartbeat> beats;
   if (reliable)
     beats = std::make_unique<detail::heartbeat>(ep, ids, options_.heartbeat_ttl,
-                                                reap_options{options_.max_attempts, options_.answer_password});
+                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow});
   auto run_lane = [this, &ep, &ids](int index) {
     try {
       auto lane = std::make_unique<detail::worker_lane>(*this, index, ep, ids.empty() ? std::string() : ids[index]);

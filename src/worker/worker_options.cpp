@@ -1,5 +1,6 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
-// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password --mode
+// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password
+// --answer-allow --mode
 // --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys; --plain is a
 // shorthand flag for --mode plain (not in the table: it takes no value). Precedence: default < environment (TEMPEST_REDIS,
 // TEMPEST_ANSWER_PASSWORD) < config file < flag.
@@ -36,6 +37,28 @@ int parse_int_in(const std::string& text, int lo, int hi) {
   return v;
 }
 
+// "host:port,host:port": each item checked as an address (the exact text is what jobs carry).
+std::vector<std::string> parse_allow_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) {
+      std::string host;
+      std::uint16_t port = 0;
+      split_host_port(item, host, port);  // throws with what is wrong
+      if (port == 0) throw std::invalid_argument("'" + item + "' has port 0");
+      out.push_back(std::move(item));
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 void add_settings(settings_table& t, worker_options& o) {
   const worker_options d;
   t.add({"redis", "URL", "",
@@ -65,6 +88,10 @@ void add_settings(settings_table& t, worker_options& o) {
   t.add({"answer-password", "TEXT", "",
          "password sent with AUTH to the fronts' answer endpoints [default: $TEMPEST_ANSWER_PASSWORD]",
          [&o](const std::string& v) { o.answer_password = v; }});
+  t.add({"answer-allow", "HOST:PORT,...", "",
+         "answer endpoints answered although no front announces them (fronts that announce nothing, "
+         "such as the 2012 one); other unannounced respond_to are dropped",
+         [&o](const std::string& v) { o.answer_allow = parse_allow_list(v); }});
   t.add({"mode", "MODE", "reliable",
          "reliable: at-least-once (in-flight jobs recorded, re-queued when a worker dies); "
          "plain: at-most-once BLMPOP, the original way (--plain says the same)",
@@ -122,6 +149,7 @@ worker_options worker_options::parse(CLI::App& app, int argc, const char* const*
 
 worker_options worker_options::from_args(int argc, char** argv, std::string description,
                                          const std::function<void(CLI::App&)>& extra_flags) {
+  catch_stop_signals();  // the first thing a worker program does (docs: stop_signals.hpp)
   std::string name = program_name(argc, argv);
   CLI::App app(std::move(description), name);
   if (extra_flags) extra_flags(app);

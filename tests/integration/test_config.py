@@ -3,6 +3,7 @@ where Redis comes from (--redis, $TEMPEST_REDIS, unix socket, db number, embedde
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -51,6 +52,7 @@ class BadValueTest(TempestCase):
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         self.assertEqual(len(lines), 1, f"{args}: stderr was {result.stderr!r}")
         self.assertIn(key, lines[0], f"{args}: stderr was {result.stderr!r}")
+        return lines[0]
 
     def write_config(self, text):
         fd, path = tempfile.mkstemp(suffix=".toml")
@@ -71,6 +73,29 @@ class BadValueTest(TempestCase):
         for key, value in cases:
             with self.subTest(key=key, value=value):
                 self.assert_refused([f"--{key}", value], key)
+
+    def test_values_that_do_not_fit_are_refused(self):
+        """Issue 7 item 9: 99999999999g wrapped to 0 (every POST got 413), 99999999999h made the
+        deadline overflow (every request got 504 at once), redis://[::1 became [::]:6379."""
+        durations = ("timeout", "keepalive-timeout", "header-timeout", "shutdown-timeout",
+                     "sse-keepalive", "sse-retry")
+        sizes = ("max-body-size", "max-header-size", "max-answer-size", "sse-max-queue")
+        cases = [(key, "99999999999h", "too long") for key in durations]
+        cases += [(key, "8761h", "too long") for key in durations]
+        cases += [(key, "99999999999g", "too large") for key in sizes]
+        cases += [(key, "18446744073709551616", "too large") for key in sizes]
+        cases += [(key, "5g", "out of range") for key in sizes]
+        cases += [("redis", "redis://[::1", "["), ("redis", "redis://[::1]x", "port")]
+        for key, value, why in cases:
+            with self.subTest(key=key, value=value):
+                stderr = self.assert_refused([f"--{key}", value], key)
+                self.assertIn(why, stderr)
+        for key, value, why in (("timeout", '"99999999999h"', "too long"),
+                                ("timeout", "99999999999999", "too long"),
+                                ("max-body-size", '"99999999999g"', "too large")):
+            with self.subTest(key=key, value=value, origin="config file"):
+                stderr = self.assert_refused([], key, f"{key} = {value}\n")
+                self.assertIn(why, stderr)
 
     def test_bad_config_file_values(self):
         self.assert_refused([], "timeout", 'timeout = "soon"\n')
@@ -195,6 +220,62 @@ class SignalsAtStartTest(TempestCase):
         wait_until(lambda: "SIGHUP" in front.log(), 5.0, message="SIGHUP logged")
         self.assertTrue(front.alive(), "SIGHUP killed the front")
         self.assertEqual(front.stop(), 0)
+
+
+class OtherProgramsRefuseWhatDoesNotFitTest(TempestCase):
+    """The worker library, the angel and tempest publish parse durations, sizes and Redis URLs
+    with the same code (src/core/duration.cpp, redis_url.cpp): each refuses what does not fit,
+    exits non-zero and names the setting."""
+
+    def write(self, name, text):
+        directory = tempfile.mkdtemp(prefix="tempest-config-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        path = os.path.join(directory, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_program(self, argv):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                              stdin=subprocess.DEVNULL)
+
+    def test_worker_options(self):
+        worker = os.path.join(BUILD_DIR, "examples", "hello_worker")
+        for flag, value in (("--heartbeat-ttl", "99999999999h"), ("--redis", "redis://[::1"),
+                            ("--redis", "[::1")):
+            with self.subTest(flag=flag, value=value):
+                argv = [worker, "--redis", f"redis://{LOOPBACK}:1", flag, value]
+                result = self.run_program(argv)
+                self.assertNotEqual(result.returncode, 0, result.stderr)
+                self.assertIn(flag.lstrip("-"), result.stderr)
+        path = self.write("worker.toml", 'heartbeat-ttl = "99999999999h"\n')
+        result = self.run_program([worker, "--redis", f"redis://{LOOPBACK}:1", "--config", path])
+        self.assertNotEqual(result.returncode, 0, result.stderr)
+        self.assertIn("heartbeat-ttl", result.stderr)
+
+    def test_angel_config(self):
+        for key in ("backoff-min", "backoff-max", "crash-window", "stop-timeout", "reap-interval"):
+            with self.subTest(key=key):
+                path = self.write("angel.toml", f'{key} = "99999999999h"\n'
+                                  '[programs.w]\ncommand = "sleep 100"\n')
+                result = run_tempest("angel", "--redis", f"redis://{LOOPBACK}:1", "--config", path,
+                                     timeout=10)
+                self.assertNotEqual(result.returncode, 0, result.stderr)
+                self.assertIn(key, result.stderr)
+                self.assertIn("too long", result.stderr)
+        procfile = self.write("Procfile", "w: sleep 100\n")
+        result = run_tempest("angel", "--redis", "redis://[::1", procfile, timeout=10)
+        self.assertEqual(result.returncode, 2, result.stderr)
+        self.assertIn("[::1", result.stderr)
+
+    def test_publish(self):
+        for args, word in ((["--history-age", "99999999999h"], "--history-age"),
+                           (["--redis", "redis://[::1"], "[::1")):
+            with self.subTest(args=args):
+                result = run_tempest("publish", "--redis", f"redis://{LOOPBACK}:1", *args,
+                                     "news", "x", timeout=10)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(word, result.stderr)
 
 
 class ConfigFileTest(TempestCase):

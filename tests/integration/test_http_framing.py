@@ -89,6 +89,13 @@ class FramingTest(TempestCase):
             with self.subTest(headers=headers):
                 self.assert_rejected(post(headers, b"hello!" + SMUGGLED))
 
+    def test_content_length_list_of_equal_values(self):
+        # RFC 9110 8.6 lets a recipient accept "1, 1"; the front must not: the worker would
+        # receive the list as the field's value.
+        for value in (b"1, 1", b"1,1", b"5, 5, 5"):
+            with self.subTest(value=value):
+                self.assert_rejected(post([b"Content-Length: " + value], b"hello" + SMUGGLED))
+
     def test_content_length_with_junk(self):
         overflows = (b"9" * 40, b"18446744073709551616")  # 2**64: does not fit in 64 bits
         for value in (b"5x", b"-1", b"+5", b"0x5", b"5 5", b"", b" ") + overflows:
@@ -186,6 +193,43 @@ class FramingTest(TempestCase):
         many = [b"X-H%d: %s" % (i, b"b" * 100) for i in range(2 * MAX_HEADER // 100)]
         self.assert_rejected(post(many), statuses=(431,), close=False)
 
+    def header_of_size(self, size):
+        """A GET whose request line plus headers, blank line included, is exactly size bytes,
+        made of many small fields."""
+        head = b"GET /sized HTTP/1.1\r\nHost: test\r\n"
+        i = 0
+        while len(head) + 24 + 2 < size:
+            head += b"X-F%04d: %s\r\n" % (i, b"v" * 12)  # 24 bytes
+            i += 1
+        pad = size - len(head) - len(b"X-Pad: \r\n") - 2
+        head += b"X-Pad: " + b"p" * pad + b"\r\n\r\n"
+        self.assertEqual(len(head), size)
+        return head
+
+    def test_header_size_limit_is_exact(self):
+        # At the limit: served. One byte more: 431, however the fields are split.
+        with HttpConnection(self.front.http_port) as conn:
+            conn.send(self.header_of_size(MAX_HEADER))
+            job = FakeWorker(self.redis, QUEUE).take_job()
+            self.assertEqual(job.request["url"], "/sized")
+            job.answer([200, {}, "ok"])
+            self.assertEqual(conn.read_response().status, 200)
+        self.jobs_before += 1
+        self.assert_rejected(self.header_of_size(MAX_HEADER + 1), statuses=(431,), close=False)
+
+    def test_header_size_limit_counts_every_piece(self):
+        # Fields arriving in several reads add up: the limit is on the whole header, not on
+        # what one read brings. (The pauses only make separate reads likely; 431 is due either way.)
+        data = self.header_of_size(3 * MAX_HEADER)
+        with HttpConnection(self.front.http_port) as conn:
+            try:
+                for start in range(0, len(data), 1024):
+                    conn.send(data[start:start + 1024])
+                    time.sleep(0.02)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the front may answer and close before the last piece
+            self.assertEqual(conn.read_response().status, 431)
+
     def test_too_large_content_length_is_413(self):
         self.assert_rejected(post([b"Content-Length: %d" % (MAX_BODY + 1)]), statuses=(413,),
                              close=False)
@@ -200,6 +244,19 @@ class FramingTest(TempestCase):
             conn.send(post([b"Content-Length: %d" % (MAX_BODY * 4), b"Expect: 100-continue"]))
             resp = conn.read_response(skip_interim=False)
             self.assertEqual(resp.status, 413, resp)
+
+    def test_no_100_continue_for_http_10(self):
+        # RFC 9110 15.2: no 1xx response to an HTTP/1.0 client; the expectation is ignored.
+        with HttpConnection(self.front.http_port) as conn:
+            conn.send(post([b"Content-Length: 5", b"Expect: 100-continue"], b"hello",
+                           version=b"HTTP/1.0"))
+            job = FakeWorker(self.redis, QUEUE).take_job()
+            self.assertEqual(job.request["body"], "hello")
+            job.answer([200, {}, "ok"])
+            resp = conn.read_response(skip_interim=False)
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(resp.version, "HTTP/1.0")
+        self.jobs_before += 1
 
     def assert_408(self, partial_request):
         with HttpConnection(self.front.http_port) as conn:

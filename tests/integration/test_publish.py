@@ -1,5 +1,6 @@
 """`tempest publish` against a real redis-server: the history entry (XRANGE), what a subscriber
-sees (the 3-item recorded format, or the original ["data"] / ["name","data"] with --history 0),
+sees (the 3-item recorded format, or the original ["data"] / ["name","data"] with --history 0;
+never a null event name, which made the 2012 front exit),
 trimming by count and age, AUTH and db from the URL, and the exit codes (1 Redis, 2 usage).
 The front's side of the same messages is in the SSE tests.
 """
@@ -57,7 +58,7 @@ class PublishTest(TempestCase):
         entry_id = out.strip()
         entries = self.client.xrange("tempest:history:news")
         self.assertEqual(entries, [(entry_id.encode(), {b"e": b"", b"d": b"hello"})])
-        self.assertEqual(self.next_message(), [None, "hello", entry_id])
+        self.assertEqual(self.next_message(), ["message", "hello", entry_id])
         ttl = self.client.pttl("tempest:history:news")
         self.assertTrue(0 < ttl <= 3600_000, ttl)
 
@@ -71,7 +72,21 @@ class PublishTest(TempestCase):
     def test_dash_reads_stdin_without_its_trailing_newline(self):
         self.subscribe("news")
         entry_id = self.ok("news", "-", stdin="from stdin\n").strip()
-        self.assertEqual(self.next_message(), [None, "from stdin", entry_id])
+        self.assertEqual(self.next_message(), ["message", "from stdin", entry_id])
+
+    def test_no_message_carries_a_null_event_name(self):
+        # The 2012 front writes item 0 as the event name: a null there made its process exit.
+        # Every form published must start with a string ("message" when no --event is given,
+        # the name EventSource gives unnamed events), whatever the flags.
+        self.subscribe("old")
+        for flags in ([], ["--event", ""], ["--history", "0"], ["--history-age", "0"]):
+            with self.subTest(flags=flags):
+                self.ok(*flags, "old", "x")
+                message = self.next_message()
+                self.assertIsInstance(message[0], str, message)
+                self.assertEqual(message[-2 if len(message) == 3 else -1], "x", message)
+                if len(message) == 3:
+                    self.assertEqual(message[0], "message", message)
 
     def test_history_zero_is_live_only_in_the_original_format(self):
         self.subscribe("news")

@@ -103,8 +103,10 @@ class ReliableCase(TempestCase):
         self.addCleanup(self.fake.close)
 
     def worker(self, *flags, mode="reliable", wait_ready=True):
+        # The fake front announces nothing (like the 2012 one): allowed explicitly.
         return self.start_worker("echo_worker", self.redis, "tempest", "--mode", mode,
-                                 "--heartbeat-ttl", f"{int(TTL * 1000)}ms", *flags,
+                                 "--heartbeat-ttl", f"{int(TTL * 1000)}ms",
+                                 "--answer-allow", self.fake.address, *flags,
                                  wait_ready=wait_ready)
 
     def processing_of(self, worker):
@@ -228,6 +230,41 @@ class WorkerDeath(ReliableCase):
         w.stop()
         self.assertEqual(self.r.smembers("tempest:workers"), set())
         self.assertEqual(self.r.keys("tempest:processing:*"), [])
+
+
+class FrontWithoutBell(ReliableCase):
+    """The 2012 front RPUSHes <queue> and rings no bell (<queue>:bell). A reliable worker used
+    to find such jobs only when its BLPOP on the bell timed out: up to 1 s a job."""
+
+    def answered_in_turn(self, ids):
+        """Pushes one bell-less job at a time, waiting for each answer; returns the seconds."""
+        start = time.monotonic()
+        for job_id in ids:
+            self.r.rpush("tempest", make_job(self.fake.address, job_id))
+            wait_until(lambda: self.fake.answer_for(job_id), 10, interval=0.002,
+                       message=f"the answer to job {job_id}")
+        return time.monotonic() - start
+
+    def test_reliable_worker_takes_jobs_pushed_without_a_bell_at_once(self):
+        self.worker("--batch", "1")
+        self.answered_in_turn([1])  # how the worker learns: this one may wait for the 1 s poll
+        elapsed = self.answered_in_turn(range(2, 22))
+        # Before: ~1 s each (20 s). Now a few ms each; the bound leaves room for a loaded machine.
+        self.assertLess(elapsed, 4.0, f"20 bell-less jobs one after the other took {elapsed:.1f}s")
+        self.assertEqual(self.r.llen("tempest"), 0)
+        wait_until(lambda: self.r.keys("tempest:wake:*") == [], 5,
+                   message="every wake token taken")
+
+    def test_jobs_with_a_bell_still_wake_one_worker_and_keep_priorities(self):
+        # A watching lane still takes the highest priority first (the take script decides).
+        self.worker("--batch", "1")
+        self.answered_in_turn([1])
+        with self.r.pipeline(transaction=True) as p:
+            p.rpush("tempest", make_job(self.fake.address, 100))
+            p.rpush("tempest:high", make_job(self.fake.address, 10))
+            p.execute()
+        wait_until(lambda: len(self.fake.ids()) == 3, 10, message="both answers")
+        self.assertEqual(self.fake.ids(), [1, 10, 100])
 
 
 class Deadlines(ReliableCase):

@@ -13,7 +13,7 @@ import time
 
 import redis as redis_py
 
-from support.harness import (FakeWorker, HttpConnection, TempestCase, answer, build_request,
+from support.harness import (FakeWorker, HttpConnection, Job, TempestCase, answer, build_request,
                              curl, http_request, wait_until)
 
 
@@ -378,3 +378,76 @@ class HandWorkerTest(TempestCase):
             thread.join(timeout=10)
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual(resp.body, b"hi /original")
+
+
+class RequestTargetAndTrailersTest(TempestCase):
+    """Route rules and the priority header see the request as the job carries it: absolute-form
+    targets are matched on their path, and chunked trailer fields never join the headers."""
+
+    QUEUE = "rules"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = cls.start_redis_for_class()
+        cls.front = cls.start_front_for_class(
+            cls.redis, "--timeout", "3s", "--queue", cls.QUEUE, "--priority-header", "X-Priority",
+            "--priority-routes", "PUT /pay=high", "--retry-routes", "PUT /pay=no")
+
+    def setUp(self):
+        with self.redis.client() as c:
+            c.delete(self.QUEUE, f"{self.QUEUE}:high", f"{self.QUEUE}:low")
+
+    def take(self):
+        """(list name, Job) of the next job on any of the three priority lists."""
+        keys = [f"{self.QUEUE}:high", self.QUEUE, f"{self.QUEUE}:low"]
+        with self.redis.client() as c:
+            item = c.blpop(keys, timeout=5)
+        self.assertIsNotNone(item, "no job within 5 s")
+        return item[0].decode(), Job(item[1])
+
+    def test_chunked_trailers_are_not_merged_into_headers(self):
+        with HttpConnection(self.front.http_port) as conn:
+            conn.send(b"POST /t HTTP/1.1\r\nHost: good\r\nCookie: a=1\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                      b"Host: evil\r\nX-Priority: high\r\nCookie: b=2\r\nX-Trailer: t\r\n\r\n")
+            queue, job = self.take()
+            self.assertEqual(queue, self.QUEUE, "a trailer field set the priority")
+            headers = job.request["headers"]
+            self.assertEqual(headers["host"], "good")
+            self.assertEqual(headers["cookie"], "a=1")
+            self.assertNotIn("x-priority", headers)
+            self.assertNotIn("x-trailer", headers)
+            self.assertEqual(job.request["priority"], "normal")
+            self.assertEqual(job.request["body"], "hello")
+            job.answer([200, {}, "ok"])
+            self.assertEqual(conn.read_response().status, 200)
+
+    def test_the_priority_header_still_works(self):
+        with HttpConnection(self.front.http_port) as conn:
+            conn.request("GET", "/h", {"X-Priority": "high"})
+            queue, job = self.take()
+            self.assertEqual((queue, job.request["priority"]), (f"{self.QUEUE}:high", "high"))
+            job.answer([200, {}, "ok"])
+            self.assertEqual(conn.read_response().status, 200)
+
+    def test_absolute_form_target_follows_the_route_rules(self):
+        for target in ("/pay", "http://x/pay", "https://x:8443/pay?a=1", "HTTP://x/pay/sub"):
+            with self.subTest(target=target), HttpConnection(self.front.http_port) as conn:
+                conn.request("PUT", target, body=b"")
+                queue, job = self.take()
+                self.assertEqual(job.request["url"], target)  # as received
+                self.assertTrue(job.request["path"].startswith("/pay"), job.request["path"])
+                self.assertEqual(queue, f"{self.QUEUE}:high")
+                self.assertEqual(job.request["priority"], "high")
+                self.assertIs(job.request["retry"], False)
+                job.answer([200, {}, "ok"])
+                self.assertEqual(conn.read_response().status, 200)
+
+    def test_absolute_form_event_stream_target_opens_a_stream(self):
+        with HttpConnection(self.front.http_port) as conn:
+            conn.request("GET", "http://x/sub/abs")
+            resp = conn.read_response(head=True)  # the stream has no end: read the head only
+            self.assertEqual(resp.status, 200, resp)
+            self.assertEqual(resp.header("content-type"), "text/event-stream")
+        with self.redis.client() as c:
+            self.assertEqual(c.llen(self.QUEUE), 0, "an event-stream request became a job")

@@ -32,6 +32,7 @@ parsers here too: Front._parse_ready_line, Job.
 import atexit
 import json
 import os
+import resource
 import select
 import shutil
 import signal
@@ -135,13 +136,16 @@ def port_accepts(port, host=LOOPBACK, timeout=0.5):
 class _Process:
     """A child process with its stderr in a log file; stop() is idempotent."""
 
-    def __init__(self, name, argv, env=None, stdout=subprocess.DEVNULL):
+    def __init__(self, name, argv, env=None, stdout=subprocess.DEVNULL, nofile=None):
         self.name = name
         self.argv = argv
         fd, self.log_path = tempfile.mkstemp(prefix=name + "-", suffix=".log", dir=_LOG_DIR)
         self._log = os.fdopen(fd, "wb")
+        # nofile: the child's RLIMIT_NOFILE (soft and hard), as `ulimit -n` would set it
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=self._log, env=env, start_new_session=True)
+                                     stderr=self._log, env=env, start_new_session=True,
+                                     preexec_fn=limit)
         _live_processes.add(self.proc)
         self.returncode = None
 
@@ -300,9 +304,10 @@ class Front:
 
     @classmethod
     def start(cls, redis=None, *flags, env=None, listen=f"{LOOPBACK}:0",
-              answer_listen=f"{LOOPBACK}:0", timeout=START_TIMEOUT):
+              answer_listen=f"{LOOPBACK}:0", timeout=START_TIMEOUT, nofile=None):
         """redis: a RedisServer, a URL string, or None (no --redis flag).
-        flags: extra command-line arguments. env: replaces the environment's TEMPEST_* vars."""
+        flags: extra command-line arguments. env: replaces the environment's TEMPEST_* vars.
+        nofile: start it under that open-files limit (`ulimit -n`)."""
         argv = [TEMPEST_BIN, "front"]
         if listen:
             argv += ["--listen", listen]
@@ -311,7 +316,8 @@ class Front:
         if redis is not None:
             argv += ["--redis", redis if isinstance(redis, str) else redis.url]
         argv += list(flags)
-        process = _Process("front", argv, env=_front_env(env), stdout=subprocess.PIPE)
+        process = _Process("front", argv, env=_front_env(env), stdout=subprocess.PIPE,
+                           nofile=nofile)
         line = _read_line(process, timeout)
         if not line.startswith("ready "):
             process.kill()

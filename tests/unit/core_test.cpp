@@ -1,4 +1,5 @@
-// Unit tests for src/core/: durations and sizes, Redis URLs, the JSON writer, base64, RESP.
+// Unit tests for src/core/: durations and sizes, Redis URLs, the JSON writer, base64, RESP
+// (formatting, and the bounded reader: limits, skipping, malformed input).
 #include "core/duration.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
@@ -6,6 +7,8 @@
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
+
+#include <malloc.h>
 
 using namespace tempest;
 using namespace std::chrono_literals;
@@ -20,6 +23,39 @@ TEST(duration, parses_units) {
   EXPECT_THROW(parse_duration("fast"), std::invalid_argument);
   EXPECT_THROW(parse_duration("10 parsecs"), std::invalid_argument);
   EXPECT_THROW(parse_duration(""), std::invalid_argument);
+}
+
+// Issue 7 item 9: 99999999999h was 3.6e17 ms; now + that overflowed (UBSan) in the deadline.
+TEST(duration, too_long_is_refused_not_overflowed) {
+  EXPECT_EQ(parse_duration("8760h"), max_duration);
+  EXPECT_THROW(parse_duration("8761h"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("99999999999h"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("99999999999999999999999999ms"), std::invalid_argument);
+  EXPECT_THROW(parse_duration("31536000001ms"), std::invalid_argument);
+  try {
+    parse_duration("99999999999h");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("too long"), std::string::npos) << e.what();
+  }
+  // The bound leaves steady_clock (int64 ns) and system_clock far from overflow.
+  auto far = std::chrono::steady_clock::now() + 2 * max_duration;
+  EXPECT_GT(far, std::chrono::steady_clock::now());
+  static_assert(std::chrono::nanoseconds::max() / 100 > 2 * max_duration);
+}
+
+TEST(size, too_large_is_refused_not_wrapped) {
+  // 99999999999g is about 1.07e20 bytes: converting that double to uint64 is undefined (it gave
+  // 0, so --max-body-size 99999999999g passed its range check and every POST got 413).
+  EXPECT_THROW(parse_size("99999999999g"), std::invalid_argument);
+  EXPECT_THROW(parse_size("18446744073709551616"), std::invalid_argument);
+  EXPECT_THROW(parse_size("17179869184g"), std::invalid_argument);  // 2^34 GiB = 2^64 bytes
+  EXPECT_EQ(parse_size("17179869183g"), 17179869183ull << 30);     // 2^64 - 2^30 fits
+  EXPECT_EQ(parse_size("4g"), 1ull << 32);
+  try {
+    parse_size("99999999999g");
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+  }
 }
 
 TEST(size, parses_units) {
@@ -54,6 +90,26 @@ TEST(redis_url, forms) {
   EXPECT_THROW(parse_redis_url("redis://host:99999"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("redis://host/x"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("unix:"), std::invalid_argument);
+}
+
+// Issue 7 item 9: "redis://[::1" was taken as host "::" port 6379.
+TEST(redis_url, ipv6_brackets_must_close) {
+  EXPECT_THROW(parse_redis_url("redis://[::1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("[::1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1/0"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1]x"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[::1]6379"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[]"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://[]:6379"), std::invalid_argument);
+  auto a = parse_redis_url("redis://[::1]");
+  EXPECT_EQ(a.host, "::1");
+  EXPECT_EQ(a.port, 6379);
+  auto b = parse_redis_url("redis://[::1]/4");
+  EXPECT_EQ(b.host, "::1");
+  EXPECT_EQ(b.db, 4);
+  std::string host;
+  std::uint16_t port = 0;
+  EXPECT_THROW(split_host_port("[::1", host, port), std::invalid_argument);
 }
 
 TEST(json_writer, nested_values_are_valid_json) {
@@ -145,4 +201,172 @@ TEST(resp, garbage_is_an_error) {
   r.feed("*x\r\n", 4);
   EXPECT_FALSE(r.next());
   EXPECT_FALSE(r.error().empty());
+}
+
+// --- resp_reader: every declared length is bounded before anything is allocated (issue 7.1)
+
+namespace {
+resp_limits command_limits(std::size_t max_message) {
+  resp_limits l;
+  l.commands = true;
+  l.accept_inline = true;
+  l.max_depth = 1;
+  l.max_elements = 16;
+  l.max_message = max_message;
+  return l;
+}
+
+// Heap bytes in use (small blocks and mmapped ones), to show a header costs no allocation.
+std::size_t heap_in_use() {
+  struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
+
+std::vector<resp_value> read_all(resp_reader& r, std::string_view wire, std::size_t piece) {
+  std::vector<resp_value> got;
+  for (std::size_t at = 0; at < wire.size(); at += piece) {
+    r.feed(wire.data() + at, std::min(piece, wire.size() - at));
+    while (auto v = r.next()) got.push_back(std::move(*v));
+  }
+  return got;
+}
+}  // namespace
+
+TEST(resp, huge_array_header_is_refused_before_any_allocation) {
+  for (bool accept_inline : {false, true}) {
+    resp_reader r(16 << 20, accept_inline);
+    r.feed("*2147483647\r\n", 13);
+    EXPECT_FALSE(r.next());
+    EXPECT_NE(r.error().find("multibulk length"), std::string::npos) << r.error();
+  }
+  resp_reader c(command_limits(1 << 20));
+  c.feed("*17\r\n", 5);  // one over max_elements
+  EXPECT_FALSE(c.next());
+  EXPECT_FALSE(c.error().empty());
+}
+
+TEST(resp, an_allowed_array_header_costs_nothing_until_its_items_arrive) {
+  resp_reader r(512 << 20);  // the reply form: up to 2^24 items in an array
+  std::size_t before = heap_in_use();
+  std::string header = "*16000000\r\n*16000000\r\n*16000000\r\n";
+  r.feed(header.data(), header.size());
+  EXPECT_FALSE(r.next());
+  EXPECT_TRUE(r.error().empty()) << r.error();
+  // hiredis 0.14 callocs 128 MB per such header here.
+  EXPECT_LT(heap_in_use() - before, 64u * 1024);
+}
+
+TEST(resp, bulk_length_over_the_limit_is_refused_at_its_header) {
+  resp_reader r(100);
+  r.feed("*1\r\n$1000000\r\n", 15);
+  EXPECT_FALSE(r.next());
+  EXPECT_NE(r.error().find("larger than the limit"), std::string::npos) << r.error();
+  resp_reader neg(100);
+  neg.feed("*1\r\n$-2\r\n", 9);
+  EXPECT_FALSE(neg.next());
+  EXPECT_FALSE(neg.error().empty());
+}
+
+TEST(resp, the_message_limit_is_exact) {
+  std::string wire = format_command({"url", "1", std::string(70000, 'x')});
+  for (std::size_t piece : {wire.size(), std::size_t{4096}}) {
+    resp_reader fits(wire.size());
+    auto got = read_all(fits, wire, piece);
+    ASSERT_EQ(got.size(), 1u) << fits.error();
+    EXPECT_EQ(got[0].elements.at(2).str.size(), 70000u);
+    resp_reader over(wire.size() - 1);
+    EXPECT_TRUE(read_all(over, wire, piece).empty());
+    EXPECT_FALSE(over.error().empty()) << "one byte over the limit was accepted, piece " << piece;
+  }
+}
+
+TEST(resp, skip_oversized_drops_the_bulk_and_keeps_the_stream) {
+  resp_limits l = command_limits(100);
+  l.skip_oversized = true;
+  std::string wire = format_command({"url", "7", std::string(5000, 'x')}) + format_command({"PING"});
+  for (std::size_t piece : {std::size_t{1}, std::size_t{7}, std::size_t{64}, wire.size()}) {
+    resp_reader r(l);
+    std::vector<resp_value> got;
+    std::size_t most_buffered = 0;
+    for (std::size_t at = 0; at < wire.size(); at += piece) {
+      r.feed(wire.data() + at, std::min(piece, wire.size() - at));
+      while (auto v = r.next()) got.push_back(std::move(*v));
+      most_buffered = std::max(most_buffered, r.buffered());
+    }
+    ASSERT_TRUE(r.error().empty()) << r.error();
+    ASSERT_EQ(got.size(), 2u) << "piece " << piece;
+    ASSERT_EQ(got[0].elements.size(), 3u);
+    EXPECT_EQ(got[0].elements[1].str, "7");
+    EXPECT_EQ(got[0].elements[2].type, resp_value::kind::skipped);
+    EXPECT_EQ(got[0].elements[2].integer, 5000);
+    EXPECT_EQ(got[1].elements.at(0).str, "PING");
+    if (piece < wire.size()) {
+      EXPECT_LE(most_buffered, 100 + piece) << "the dropped bulk was buffered";
+    }
+  }
+}
+
+TEST(resp, reply_values_of_every_type_split_anywhere) {
+  std::string wire = "+OK\r\n-ERR x\r\n:-42\r\n$-1\r\n*-1\r\n*2\r\n$1\r\na\r\n*1\r\n:1\r\n$0\r\n\r\n";
+  for (std::size_t piece : {std::size_t{1}, std::size_t{3}, wire.size()}) {
+    resp_reader r(1024);
+    auto got = read_all(r, wire, piece);
+    ASSERT_EQ(got.size(), 7u) << r.error();
+    EXPECT_EQ(got[0].type, resp_value::kind::status);
+    EXPECT_EQ(got[1].str, "ERR x");
+    EXPECT_EQ(got[2].integer, -42);
+    EXPECT_EQ(got[3].type, resp_value::kind::nil);
+    EXPECT_EQ(got[4].type, resp_value::kind::nil);
+    EXPECT_EQ(got[5].elements.at(1).elements.at(0).integer, 1);
+    EXPECT_EQ(got[6].type, resp_value::kind::string);
+  }
+}
+
+TEST(resp, malformed_input_is_an_error) {
+  std::string nest_ok, nest_deep;
+  for (int i = 0; i < 8; ++i) nest_ok += "*1\r\n";
+  nest_deep = nest_ok + "*1\r\n";
+  resp_reader ok(1024);
+  std::string w = nest_ok + ":1\r\n";
+  ok.feed(w.data(), w.size());
+  EXPECT_TRUE(ok.next()) << ok.error();
+  std::vector<std::string> bad_inputs{nest_deep + ":1\r\n", "$" + std::string(40, '0') + "5\r\n", "*1\r\n$3\r\nabcde",
+                                      "?x\r\n", ":12a\r\n", "+no crlf\n", "*1\r\n$-2\r\n"};
+  for (const std::string& bad : bad_inputs) {
+    resp_reader r(1024);
+    r.feed(bad.data(), bad.size());
+    EXPECT_FALSE(r.next()) << bad;
+    EXPECT_FALSE(r.error().empty()) << bad;
+  }
+  resp_reader cmd(command_limits(1024));  // commands are arrays of bulk strings only
+  cmd.feed("*1\r\n:1\r\n", 8);
+  EXPECT_FALSE(cmd.next());
+  EXPECT_NE(cmd.error().find("expected '$'"), std::string::npos) << cmd.error();
+}
+
+TEST(resp, long_lines_are_bounded) {
+  resp_reader status(100);  // a status line may not run past the message limit
+  std::string line = "+" + std::string(200, 'a');
+  status.feed(line.data(), line.size());
+  EXPECT_FALSE(status.next());
+  EXPECT_FALSE(status.error().empty());
+  resp_reader inl(command_limits(1 << 20));  // an inline line is at most max_inline
+  std::string text(70 * 1024, 'a');
+  inl.feed(text.data(), text.size());
+  EXPECT_FALSE(inl.next());
+  EXPECT_NE(inl.error().find("inline"), std::string::npos) << inl.error();
+}
+
+TEST(resp, inline_commands_can_be_turned_off) {
+  resp_reader r(command_limits(1024));
+  r.feed("PING\r\n", 6);
+  ASSERT_TRUE(r.next());
+  resp_limits l = r.limits();
+  l.accept_inline = false;
+  r.set_limits(l);
+  std::string wire = format_command({"PING"}) + "url 1 [200,{},\"x\"]\r\n";
+  r.feed(wire.data(), wire.size());
+  EXPECT_TRUE(r.next());  // an array is still read
+  EXPECT_FALSE(r.next());
+  EXPECT_NE(r.error().find("expected '*'"), std::string::npos) << r.error();
 }
