@@ -36,7 +36,7 @@ extern "C" void early_signal(int signo) {
     (void)!write(STDERR_FILENO, line, strlen(line));
     return;
   }
-  strncat(line, " before start-up finished: stopped\n", sizeof line - strlen(line) - 1);
+  strncat(line, ": stopped\n", sizeof line - strlen(line) - 1);
   (void)!write(STDERR_FILENO, line, strlen(line));
   _exit(128 + signo);
 }

@@ -195,7 +195,7 @@ class SignalsAtStartTest(TempestCase):
         os.close(fd)
         out, err = proc.communicate(timeout=10)
         self.assertEqual(proc.returncode, 128 + signal.SIGTERM, err)
-        self.assertEqual(err.strip(), "tempest: SIGTERM before start-up finished: stopped")
+        self.assertEqual(err.strip(), "tempest: SIGTERM: stopped")
         self.assertNotIn("ready", out)
         os.unlink(fifo)
         os.rmdir(directory)
