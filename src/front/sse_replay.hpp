@@ -1,4 +1,5 @@
-// Resume from channel history (docs/protocol.md 7.6): replays, for each channel of a client's
+// Resume from channel history (docs/protocol.md 7.6), and the paged history reads that the
+// resync after a lost pub/sub connection shares (channel_hub, 7.8): replays, for each channel of a client's
 // Last-Event-ID, the recorded messages after its stream id, merged in id order across channels,
 // in bounded pages read from Redis (XRANGE ... COUNT n) only while the subscriber's queue has
 // room, so that what a resuming client costs is bounded by --sse-max-queue however deep the
@@ -24,6 +25,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,7 +43,7 @@ class sse_subscriber;
 boost::asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, std::vector<std::string> wires,
                                                                            std::chrono::milliseconds timeout);
 
-// History reads (resume and resync). A range starts AT the cursor (inclusive), so that the
+// History reads (resume and resync, channel_hub). A range starts AT the cursor (inclusive), so that the
 // reply tells whether the history still holds the cursor's entry: if not, entries were trimmed
 // (or expired) in between and the gap is reported. Cursor "0" or "": from the oldest entry.
 // Asks for at most `count` entries after the cursor.
@@ -52,6 +54,24 @@ struct history_page {
 };
 // Takes the strings out of reply.
 history_page read_history(resp_value&& reply, const std::string& cursor);
+
+// One channel's history read in pages (XRANGE ... COUNT n), for resume and resync.
+struct history_source {
+  std::size_t channel = 0;        // index in `names` of read_pages
+  std::string from;               // the id the next page starts at (its entry is skipped)
+  std::uint64_t left = 0;         // entries still allowed by --sse-replay-limit
+  std::deque<sse_message> page;   // read, not yet sent
+  std::size_t entry_bytes = 512;  // mean size of an entry on the last page (a guess before)
+  bool done = false;              // nothing more to read
+  bool gap = false;               // the history did not cover this channel's gap
+};
+// Reads the next page of every source that has none buffered (one round trip for all), each
+// sized from the entry sizes seen so that all the pages together hold about `budget` bytes
+// (at most 256 entries, at least one). A page Redis does not answer within 5 s is a gap.
+boost::asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources,
+                                        const std::vector<std::string>& names, std::size_t budget);
+// Bytes a buffered message is counted for.
+std::size_t message_bytes(const sse_message& m);
 
 struct replay_source {
   std::size_t channel;  // index in the subscriber's channels
