@@ -11,6 +11,7 @@ tempest:history:<channel>, fields e and d, then PUBLISH ["message", data, id]), 
 """
 
 import json
+import socket
 
 from integration.test_sse import SseCase, SseStream, wait_subscribed
 from integration.test_sse_replay import proc_status_kib, reset_peak, stable
@@ -38,12 +39,16 @@ def cut_pubsub_with_gap(redis, gaps):
     return [r.decode() for r in replies[1:]]
 
 
-def read_until_resync(case, stream, channels, count, timeout=60.0):
+def read_until_resync(case, stream, channels, count, timeout=30.0):
     """The first `count` non-resync events and the {channel: lost} of the tempest.resync
     events, checking that each channel's resync comes after every gap entry of that channel."""
     lost, events = {}, []
     while len(events) < count or set(lost) != set(channels):
-        event = stream.next_event(timeout)
+        try:
+            event = stream.next_event(timeout)
+        except socket.timeout:
+            raise AssertionError(f"{len(events)} of {count} events and resyncs {lost} within {timeout}s "
+                                 f"(last {events[-1].id if events else None})") from None
         if event.event == "tempest.resync":
             value = json.loads(event.data)
             case.assertNotIn(value["channel"], lost, f"two resyncs for one channel: {event}")
@@ -102,6 +107,32 @@ class ResyncOrderTest(SseCase):
         lost, events = read_until_resync(self, stream, ["rl"], 30)
         self.assertEqual([e.cursor[0][1] for e in events], gap_ids[:30])
         self.assertEqual(lost, {"rl": (True, 30)})
+        self.assertEqual(stream.events_within(0.3), [])
+
+
+    def test_live_messages_beyond_the_queue_limit_stop_the_resync_and_follow_it(self):
+        # A 1k queue makes pages of one entry: 3000 round trips, while more than 1k of live
+        # messages arrive. The resync stops there (lost), then every live message, once.
+        self.front = self.start_front(self.redis, "--sse-max-queue", "1k")
+        stream = self.subscribe("ro")
+        with self.redis.client() as c:
+            record(c, "ro", "seen")
+        self.assertEqual(stream.next_event().data, "seen")
+        gap_ids = cut_pubsub_with_gap(self.redis, {"ro": [f"gap {n} " + "g" * 190 for n in range(3000)]})
+        wait_subscribed(self.redis, "ro")
+        with self.redis.client() as c:
+            live_ids = [record(c, "ro", f"live {n} " + "l" * 190) for n in range(10)]
+        lost, events = {}, []
+        while "ro" not in lost or len(events) - lost["ro"][1] < len(live_ids):
+            event = stream.next_event(timeout=30.0)
+            if event.event == "tempest.resync":
+                lost["ro"] = (json.loads(event.data)["lost"], len(events))
+            else:
+                events.append(event)
+        sent = lost["ro"][1]
+        self.assertTrue(lost["ro"][0], "the resync stopped before the end of the gap")
+        self.assertLess(sent, len(gap_ids), "the live messages came before the resync ended")
+        self.assertEqual([e.cursor[0][1] for e in events], gap_ids[:sent] + live_ids)
         self.assertEqual(stream.events_within(0.3), [])
 
 
