@@ -1,5 +1,4 @@
-// Resume from channel history (docs/protocol.md 7.6), and the paged history reads that the
-// resync after a lost pub/sub connection shares (channel_hub, 7.8): replays, for each channel of a client's
+// Resume from channel history (docs/protocol.md 7.6): replays, for each channel of a client's
 // Last-Event-ID, the recorded messages after its stream id, merged in id order across channels,
 // in bounded pages read from Redis (XRANGE ... COUNT n) only while the subscriber's queue has
 // room, so that what a resuming client costs is bounded by --sse-max-queue however deep the
@@ -18,6 +17,8 @@
 // Gaps: a channel is reported when its history no longer holds the id a page started from
 // (trimmed or expired), when more than --sse-replay-limit entries were missed, or when Redis
 // failed to answer a page.
+// The paged reads (history_source, read_pages) also serve the resync after a lost pub/sub
+// connection (channel_hub, 7.8), which fans each page out to a channel's subscribers.
 #pragma once
 #include "front/sse_event.hpp"
 
@@ -43,7 +44,7 @@ class sse_subscriber;
 boost::asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, std::vector<std::string> wires,
                                                                            std::chrono::milliseconds timeout);
 
-// History reads (resume and resync, channel_hub). A range starts AT the cursor (inclusive), so that the
+// History reads (resume and resync). A range starts AT the cursor (inclusive), so that the
 // reply tells whether the history still holds the cursor's entry: if not, entries were trimmed
 // (or expired) in between and the gap is reported. Cursor "0" or "": from the oldest entry.
 // Asks for at most `count` entries after the cursor.
