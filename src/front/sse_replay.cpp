@@ -21,15 +21,17 @@ namespace {
 constexpr std::chrono::seconds page_wait{5};         // a page Redis does not send in time: gap
 constexpr std::chrono::seconds room_recheck{1};      // the drain wake-up is also polled this often
 constexpr std::uint64_t max_page = 256;              // entries per XRANGE, at most
+constexpr std::uint64_t first_page = 4;              // entries of unknown size asked for first
 constexpr std::size_t entry_overhead = 64;           // bookkeeping per buffered entry
 
 bool whole(const std::string& cursor) { return cursor.empty() || cursor == "0"; }
 
-// Entries to ask for: this channel's share of the budget, in entries of the size seen last;
-// one more than the replay limit allows, to tell whether more was missed.
+// Entries to ask for: this channel's share of the budget, in entries of the largest size seen
+// on the last page (a few before any was seen: entries may be large); one more than the replay
+// limit allows, to tell whether more was missed.
 std::uint64_t page_count(const history_source& s, std::size_t budget, std::size_t sources) {
   std::size_t share = std::max<std::size_t>(budget / sources, 1);
-  std::uint64_t n = std::clamp<std::uint64_t>(share / std::max<std::size_t>(s.entry_bytes, 1), 1, max_page);
+  std::uint64_t n = s.entry_bytes == 0 ? first_page : std::clamp<std::uint64_t>(share / s.entry_bytes, 1, max_page);
   return std::min(n, s.left + 1);
 }
 
@@ -47,10 +49,9 @@ void take_page(history_source& s, std::uint64_t asked, std::optional<resp_value>
     s.gap = s.done = true;
   }
   s.left -= page.messages.size();  // at 0 and not done: a page of 1 tells whether more was missed
-  std::size_t bytes = 0;
-  for (auto& m : page.messages) bytes += message_bytes(m);
   if (!page.messages.empty()) {
-    s.entry_bytes = bytes / page.messages.size();
+    s.entry_bytes = 0;
+    for (auto& m : page.messages) s.entry_bytes = std::max(s.entry_bytes, message_bytes(m));
     s.from = page.messages.back().id;
   }
   for (auto& m : page.messages) s.page.push_back(std::move(m));

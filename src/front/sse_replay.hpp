@@ -62,13 +62,14 @@ struct history_source {
   std::string from;               // the id the next page starts at (its entry is skipped)
   std::uint64_t left = 0;         // entries still allowed by --sse-replay-limit
   std::deque<sse_message> page;   // read, not yet sent
-  std::size_t entry_bytes = 512;  // mean size of an entry on the last page (a guess before)
+  std::size_t entry_bytes = 0;    // the largest entry on the last page (0: none seen yet)
   bool done = false;              // nothing more to read
   bool gap = false;               // the history did not cover this channel's gap
 };
 // Reads the next page of every source that has none buffered (one round trip for all), each
-// sized from the entry sizes seen so that all the pages together hold about `budget` bytes
-// (at most 256 entries, at least one). A page Redis does not answer within 5 s is a gap.
+// sized from the largest entry of its last page so that all the pages together hold about
+// `budget` bytes (at most 256 entries, at least one; 4 for a first page, before any entry size
+// is known). A page Redis does not answer within 5 s is a gap.
 boost::asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources,
                                         const std::vector<std::string>& names, std::size_t budget);
 // Bytes a buffered message is counted for.

@@ -180,3 +180,35 @@ class ResyncMemoryTest(SseCase):
               f"{self.front.info()['sse_replayed']} events resynced, {NON_READERS} non-readers")
         # 40 x 256 KiB of queue is 10 MiB; one channel's gap in one reply is ~40 MB of entries.
         self.assertLess(growth_mib, 45, "the front's peak RSS grew too much")
+
+
+class ResyncLargeEntriesTest(SseCase):
+
+    def setUp(self):
+        self.redis = self.start_redis()
+        self.front = self.start_front(self.redis, "--sse-max-queue", "256k")
+
+    def test_the_first_page_of_large_entries_is_small(self):
+        # Pages are sized from the entries seen; before any was seen, a page of entries of 1 MB
+        # must not be hundreds of them (the page of a 256k queue at a guessed 512 bytes).
+        pid = self.front.pid
+        stream = SseStream(self.front.http_port, "/sub/rbig", rcvbuf=4096, read_head=False)
+        self.addCleanup(stream.close)
+        self.wait_info("sse_subscribers", lambda n: n == 1, timeout=30.0)
+        wait_subscribed(self.redis, "rbig")
+        with self.redis.client() as c:
+            pipe = c.pipeline(transaction=False)
+            for n in range(48):
+                pipe.xadd("tempest:history:rbig", {"e": "", "d": f"{n}:" + "b" * (1 << 20)})
+            pipe.execute()
+        reset_peak(pid)
+        rss_before = proc_status_kib(pid, "VmRSS")
+        with self.redis.client() as c:
+            self.assertGreaterEqual(c.execute_command("CLIENT", "KILL", "TYPE", "pubsub"), 1)
+        self.wait_info("sse_slow_closed", lambda n: n == 1, timeout=60.0)
+        self.wait_info("sse_subscribers", lambda n: n == 0, timeout=30.0)
+        stable(lambda: self.front.info()["sse_replayed"], settle=2.0, message="the resync to stop")
+        growth_mib = (proc_status_kib(pid, "VmHWM") - rss_before) / 1024
+        print(f"\n[rss] large entries: peak +{growth_mib:.1f} MiB")
+        # 48 MB of history; a page of a few entries is a few MB.
+        self.assertLess(growth_mib, 30, "the front's peak RSS grew too much")
