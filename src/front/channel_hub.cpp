@@ -7,7 +7,10 @@
 #include "front/shard.hpp"
 #include "front/sse_replay.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <malloc.h>
@@ -25,6 +28,8 @@ constexpr std::size_t max_gather = 64;  // blocks per write
 const block_ptr keepalive_block = std::make_shared<const std::string>(":\n\n");
 constexpr std::size_t heap_release_step = 8u << 20;
 constexpr std::chrono::seconds heap_release_delay{1};
+constexpr std::chrono::seconds resync_stall{2};  // a resync waits this long at most for slow subscribers
+constexpr std::chrono::milliseconds resync_poll{10};
 
 // glibc keeps what is freed in its arenas (RSS stays at the peak): after subscribers with
 // large backlogs (deep replays, slow clients cut off) are gone, hand the free pages back to
@@ -313,8 +318,12 @@ void channel_hub::on_message(const std::string& channel, const std::string& payl
   auto it = channels_.find(channel);
   if (it == channels_.end()) return;
   sse_message m = decode_sse_message(payload);
+  if (it->second.resync_run != 0) return hold(channel, it->second, std::move(m));
+  fan_out(channel, it->second, m);
+}
+
+void channel_hub::fan_out(const std::string& channel, channel_state& ch, const sse_message& m) {
   note_id(channel, m.id);
-  auto& ch = it->second;
   std::string cursor = ch.last_id.empty() ? "0" : ch.last_id;
   block_ptr shared;
   if (!m.end) {
@@ -329,46 +338,108 @@ void channel_hub::on_message(const std::string& channel, const std::string& payl
   }
 }
 
-// After a reconnect: replay the channel's history after the newest id seen, then tell each
-// subscriber whether the gap is covered ({"lost":false}) or something may be missing.
+// A live message during the channel's resync: after the history (which may hold it too).
+// More than --sse-max-queue of them: the resync stops here, the rest of the gap lost.
+void channel_hub::hold(const std::string& channel, channel_state& ch, sse_message m) {
+  ch.held_bytes += message_bytes(m);
+  ch.held.push_back(std::move(m));
+  if (ch.held_bytes <= sh_.cfg.sse_max_queue) return;
+  log::get("sse")->warn("resync of {}: more live messages than --sse-max-queue came meanwhile; stopping it", channel);
+  end_resync(channel, ch, true);
+}
+
+// After a reconnect: replay the channel's history after the newest id delivered, then tell
+// each subscriber whether the gap is covered ({"lost":false}) or something may be missing.
 void channel_hub::resync(const std::string& channel) {
   auto it = channels_.find(channel);
   if (it == channels_.end()) return;
-  it->second.resync = false;
-  std::string cursor = it->second.last_id;
-  std::uint64_t limit = sh_.cfg.sse_replay_limit;
-  sh_.redis->send(history_range_command(channel, cursor, limit + 1),
-                  [this, channel, cursor, limit](error_code ec, resp_value v) {
-    auto it = channels_.find(channel);
-    if (it == channels_.end()) return;
-    // Lost unless the history provably covers the gap: the newest id delivered before the
-    // break is still there, and everything after it fits in one replay.
-    bool lost = ec || v.is_error() || v.type != resp_value::kind::array || cursor.empty();
-    if (!ec && v.type == resp_value::kind::array) {
-      history_page page = read_history(std::move(v), cursor);
-      if (page.messages.size() > limit) {  // more than one replay: something is missing
-        page.messages.resize(limit);
-        page.gap = true;
-      }
-      lost = lost || page.gap;
-      for (auto& m : page.messages) {
-        note_id(channel, m.id);
-        front_stats::inc(sh_.stats.sse_replayed);
-        for (auto* s : it->second.subs) {
-          int i = s->channel_index(channel);
-          if (i >= 0) s->deliver(static_cast<std::size_t>(i), m, nullptr, {});
-        }
-      }
-    }
-    std::string data = std::string("{\"channel\":\"") + channel + "\",\"lost\":" + (lost ? "true" : "false") + "}";
-    for (auto* s : it->second.subs) {
-      int i = s->channel_index(channel);
-      if (i < 0 || !s->ready()) continue;
-      std::string b;
-      append_sse_event(b, s->cursor_text(static_cast<std::size_t>(i)), "tempest.resync", data);
-      s->enqueue(std::move(b));
+  auto& ch = it->second;
+  ch.resync = false;
+  // One under way (the connection broke again) stops; its held messages are in the history
+  // this one reads from the newest id delivered.
+  ch.resync_run = ++resync_runs_;
+  ch.held.clear();
+  ch.held_bytes = 0;
+  asio::co_spawn(sh_.ioc, run_resync(channel, ch.resync_run), [channel](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      log::get("sse")->error("resync of {} failed: {}", channel, x.what());
     }
   });
+}
+
+channel_hub::channel_state* channel_hub::resyncing(const std::string& channel, std::uint64_t run) {
+  auto it = channels_.find(channel);
+  return it == channels_.end() || it->second.resync_run != run ? nullptr : &it->second;
+}
+
+// Pages of about half the queue limit, each fanned out before the next is read. The history
+// stops at the first live message held (from there on the live ones are complete), at its end,
+// or at --sse-replay-limit entries.
+asio::awaitable<void> channel_hub::run_resync(std::string channel, std::uint64_t run) {
+  const std::vector<std::string> names{channel};
+  channel_state* start = resyncing(channel, run);  // (co_spawn starts it later: it may be gone)
+  if (!start) co_return;
+  std::vector<history_source> src(1);
+  src[0].from = start->last_id;
+  src[0].left = sh_.cfg.sse_replay_limit;
+  bool lost = src[0].from.empty();  // nothing recorded was delivered before: cannot prove the gap covered
+  bool caught_up = false;
+  while (!caught_up && !src[0].done) {
+    co_await read_pages(sh_, src, names, std::max<std::size_t>(sh_.cfg.sse_max_queue / 2, 1));
+    channel_state* ch = resyncing(channel, run);
+    if (!ch) co_return;
+    auto first_live = std::find_if(ch->held.begin(), ch->held.end(), [](auto& m) { return !m.id.empty(); });
+    for (; !src[0].page.empty(); src[0].page.pop_front()) {
+      const sse_message& m = src[0].page.front();
+      if (first_live != ch->held.end() && !stream_id_less(m.id, first_live->id)) {
+        caught_up = true;
+        break;
+      }
+      front_stats::inc(sh_.stats.sse_replayed);
+      fan_out(channel, *ch, m);
+    }
+    if (!caught_up && !src[0].done && !co_await wait_room(channel, run)) co_return;
+  }
+  if (channel_state* ch = resyncing(channel, run)) end_resync(channel, *ch, lost || src[0].gap);
+}
+
+// Until every subscriber of the channel has less than half of --sse-max-queue waiting, or
+// resync_stall passed (one that does not read then meets the slow-subscriber rule). False when
+// the resync was stopped meanwhile.
+asio::awaitable<bool> channel_hub::wait_room(const std::string& channel, std::uint64_t run) {
+  const std::size_t mark = std::max<std::size_t>(sh_.cfg.sse_max_queue / 2, 1);
+  const auto until = std::chrono::steady_clock::now() + resync_stall;
+  asio::steady_timer poll(sh_.ioc);
+  error_code ec;
+  while (channel_state* ch = resyncing(channel, run)) {
+    bool room = std::all_of(ch->subs.begin(), ch->subs.end(),
+                            [mark](sse_subscriber* s) { return s->closing() || s->backlog() < mark; });
+    if (room || std::chrono::steady_clock::now() >= until) co_return true;
+    poll.expires_after(resync_poll);
+    co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  co_return false;
+}
+
+// The gap is filled: say so, then the live messages held meanwhile (those the history already
+// delivered are skipped by id).
+void channel_hub::end_resync(const std::string& channel, channel_state& ch, bool lost) {
+  ch.resync_run = 0;
+  auto held = std::move(ch.held);
+  ch.held = {};
+  ch.held_bytes = 0;
+  std::string data = std::string("{\"channel\":\"") + channel + "\",\"lost\":" + (lost ? "true" : "false") + "}";
+  for (auto* s : ch.subs) {
+    int i = s->channel_index(channel);
+    if (i < 0 || !s->ready()) continue;
+    std::string b;
+    append_sse_event(b, s->cursor_text(static_cast<std::size_t>(i)), "tempest.resync", data);
+    s->enqueue(std::move(b));
+  }
+  for (auto& m : held) fan_out(channel, ch, m);
 }
 
 void channel_hub::schedule_keepalive() {

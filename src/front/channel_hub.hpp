@@ -13,12 +13,22 @@
 // a formatted block is shared by every single-channel subscriber of a channel (no copies).
 // Backlog = unsent bytes + held live messages; over --sse-max-queue the subscriber is closed
 // (the slow-subscriber rule), whether it is replaying history or live.
+// Resync (after the pub/sub connection comes back), per channel: the history after the newest
+// id delivered is read in pages (sse_replay's read_pages, about --sse-max-queue / 2 per page)
+// and fanned out like live messages; before the next page the resync waits (a bounded time)
+// for the channel's subscribers to drain under half of --sse-max-queue, then goes on (those
+// still over the limit are closed by the slow-subscriber rule). Live messages of the channel
+// wait in the hub meanwhile (at most --sse-max-queue bytes) and follow once the history
+// reaches the first of them; tempest.resync says whether the gap was covered.
 #pragma once
 #include "front/sse_event.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -117,12 +127,21 @@ class channel_hub {
     std::vector<sse_subscriber*> subs;
     bool confirmed = false;  // Redis acknowledged SUBSCRIBE on the current connection
     bool resync = false;     // after a reconnect: replay history, then tell the subscribers
-    std::string last_id;     // newest history id seen ("" unknown)
+    std::string last_id;     // newest history id delivered ("" unknown)
+    std::uint64_t resync_run = 0;  // the resync under way (0: none); live messages wait meanwhile
+    std::deque<sse_message> held;  // live messages that came during the resync, in order
+    std::size_t held_bytes = 0;    // their size, bounded by --sse-max-queue
   };
   void on_push(resp_value v);
   void on_message(const std::string& channel, const std::string& payload);
   void on_connected();
+  void fan_out(const std::string& channel, channel_state& ch, const sse_message& m);
+  void hold(const std::string& channel, channel_state& ch, sse_message m);
   void resync(const std::string& channel);
+  boost::asio::awaitable<void> run_resync(std::string channel, std::uint64_t run);
+  boost::asio::awaitable<bool> wait_room(const std::string& channel, std::uint64_t run);
+  channel_state* resyncing(const std::string& channel, std::uint64_t run);
+  void end_resync(const std::string& channel, channel_state& ch, bool lost);
   void schedule_keepalive();
   void schedule_heap_release();
 
@@ -134,6 +153,7 @@ class channel_hub {
   boost::asio::steady_timer heap_release_;  // after subscribers leave (see release_free_heap)
   bool heap_release_pending_ = false;
   bool ever_connected_ = false;
+  std::uint64_t resync_runs_ = 0;  // numbers the resyncs (a newer one replaces one under way)
 };
 
 }  // namespace tempest::front

@@ -10,7 +10,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
-#include <deque>
 
 namespace tempest::front {
 
@@ -22,35 +21,21 @@ namespace {
 constexpr std::chrono::seconds page_wait{5};         // a page Redis does not send in time: gap
 constexpr std::chrono::seconds room_recheck{1};      // the drain wake-up is also polled this often
 constexpr std::uint64_t max_page = 256;              // entries per XRANGE, at most
-constexpr std::size_t first_guess = 512;             // bytes per entry before any was seen
+constexpr std::uint64_t first_page = 4;              // entries of unknown size asked for first
 constexpr std::size_t entry_overhead = 64;           // bookkeeping per buffered entry
 
 bool whole(const std::string& cursor) { return cursor.empty() || cursor == "0"; }
 
-// One channel being replayed.
-struct source_state {
-  std::size_t channel = 0;
-  std::string from;                 // the id the next page starts at (its entry is skipped)
-  std::uint64_t left = 0;           // entries still allowed by --sse-replay-limit
-  std::deque<sse_message> page;     // read, not yet sent
-  std::size_t entry_bytes = first_guess;  // mean size of an entry on the last page
-  bool done = false;                // nothing more to read
-  bool gap = false;
-};
-
-std::size_t message_bytes(const sse_message& m) {
-  return m.id.size() + m.event.size() + m.data.size() + entry_overhead;
-}
-
-// Entries to ask for: this channel's share of half the queue limit, in entries of the size
-// seen last; one more than the replay limit allows, to tell whether more was missed.
-std::uint64_t page_count(const shard& sh, const source_state& s, std::size_t sources) {
-  std::size_t share = std::max<std::size_t>(sh.cfg.sse_max_queue / 2 / sources, 1);
-  std::uint64_t n = std::clamp<std::uint64_t>(share / std::max<std::size_t>(s.entry_bytes, 1), 1, max_page);
+// Entries to ask for: this channel's share of the budget, in entries of the largest size seen
+// on the last page (a few before any was seen: entries may be large); one more than the replay
+// limit allows, to tell whether more was missed.
+std::uint64_t page_count(const history_source& s, std::size_t budget, std::size_t sources) {
+  std::size_t share = std::max<std::size_t>(budget / sources, 1);
+  std::uint64_t n = s.entry_bytes == 0 ? first_page : std::clamp<std::uint64_t>(share / s.entry_bytes, 1, max_page);
   return std::min(n, s.left + 1);
 }
 
-void take_page(source_state& s, std::uint64_t asked, std::optional<resp_value>& reply) {
+void take_page(history_source& s, std::uint64_t asked, std::optional<resp_value>& reply) {
   if (!reply || reply->type != resp_value::kind::array) {  // Redis failed: say something may be lost
     s.gap = s.done = true;
     return;
@@ -64,29 +49,12 @@ void take_page(source_state& s, std::uint64_t asked, std::optional<resp_value>& 
     s.gap = s.done = true;
   }
   s.left -= page.messages.size();  // at 0 and not done: a page of 1 tells whether more was missed
-  std::size_t bytes = 0;
-  for (auto& m : page.messages) bytes += message_bytes(m);
   if (!page.messages.empty()) {
-    s.entry_bytes = bytes / page.messages.size();
+    s.entry_bytes = 0;
+    for (auto& m : page.messages) s.entry_bytes = std::max(s.entry_bytes, message_bytes(m));
     s.from = page.messages.back().id;
   }
   for (auto& m : page.messages) s.page.push_back(std::move(m));
-}
-
-// Reads the next page of every channel that has none buffered (one round trip for all).
-asio::awaitable<void> refill(shard& sh, std::vector<source_state>& sources, const std::vector<std::string>& names) {
-  std::vector<std::string> wires;
-  std::vector<std::pair<std::size_t, std::uint64_t>> asked;  // source, entries asked for
-  for (std::size_t k = 0; k < sources.size(); ++k) {
-    auto& s = sources[k];
-    if (s.done || !s.page.empty()) continue;
-    std::uint64_t n = page_count(sh, s, sources.size());
-    wires.push_back(history_range_command(names[s.channel], s.from, n));
-    asked.emplace_back(k, n);
-  }
-  if (wires.empty()) co_return;
-  auto replies = co_await redis_calls(sh, std::move(wires), page_wait);
-  for (std::size_t r = 0; r < asked.size(); ++r) take_page(sources[asked[r].first], asked[r].second, replies[r]);
 }
 
 // Waits until the subscriber's backlog is under `mark` (or it is closing).
@@ -100,14 +68,34 @@ asio::awaitable<void> wait_room(sse_subscriber& sub, std::size_t mark) {
 }
 
 // The source whose next entry has the smallest id, or nullptr when every page is empty.
-source_state* next_source(std::vector<source_state>& sources) {
-  source_state* best = nullptr;
+history_source* next_source(std::vector<history_source>& sources) {
+  history_source* best = nullptr;
   for (auto& s : sources)
     if (!s.page.empty() && (!best || stream_id_less(s.page.front().id, best->page.front().id))) best = &s;
   return best;
 }
 
 }  // namespace
+
+std::size_t message_bytes(const sse_message& m) {
+  return m.id.size() + m.event.size() + m.data.size() + entry_overhead;
+}
+
+asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources, const std::vector<std::string>& names,
+                                 std::size_t budget) {
+  std::vector<std::string> wires;
+  std::vector<std::pair<std::size_t, std::uint64_t>> asked;  // source, entries asked for
+  for (std::size_t k = 0; k < sources.size(); ++k) {
+    auto& s = sources[k];
+    if (s.done || !s.page.empty()) continue;
+    std::uint64_t n = page_count(s, budget, sources.size());
+    wires.push_back(history_range_command(names[s.channel], s.from, n));
+    asked.emplace_back(k, n);
+  }
+  if (wires.empty()) co_return;
+  auto replies = co_await redis_calls(sh, std::move(wires), page_wait);
+  for (std::size_t r = 0; r < asked.size(); ++r) take_page(sources[asked[r].first], asked[r].second, replies[r]);
+}
 
 asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, std::vector<std::string> wires,
                                                                     std::chrono::milliseconds timeout) {
@@ -168,9 +156,9 @@ asio::awaitable<std::vector<std::size_t>> replay_history(shard& sh, std::shared_
                                                          std::vector<replay_source> from) {
   const std::size_t mark = std::max<std::size_t>(sh.cfg.sse_max_queue / 2, 1);
   const std::size_t block_size = std::clamp<std::size_t>(sh.cfg.sse_max_queue / 8, 256, 16 * 1024);
-  std::vector<source_state> sources;
+  std::vector<history_source> sources;
   for (auto& f : from) {
-    source_state s;
+    history_source s;
     s.channel = f.channel;
     s.from = f.from;
     s.left = sh.cfg.sse_replay_limit;
@@ -178,8 +166,8 @@ asio::awaitable<std::vector<std::size_t>> replay_history(shard& sh, std::shared_
   }
   std::string block;
   while (!sub->closing()) {
-    co_await refill(sh, sources, sub->channels());
-    source_state* s = sub->closing() ? nullptr : next_source(sources);
+    co_await read_pages(sh, sources, sub->channels(), mark);
+    history_source* s = sub->closing() ? nullptr : next_source(sources);
     if (!s) break;
     sse_message m = std::move(s->page.front());
     s->page.pop_front();

@@ -17,6 +17,8 @@
 // Gaps: a channel is reported when its history no longer holds the id a page started from
 // (trimmed or expired), when more than --sse-replay-limit entries were missed, or when Redis
 // failed to answer a page.
+// The paged reads (history_source, read_pages) also serve the resync after a lost pub/sub
+// connection (channel_hub, 7.8), which fans each page out to a channel's subscribers.
 #pragma once
 #include "front/sse_event.hpp"
 
@@ -24,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +55,25 @@ struct history_page {
 };
 // Takes the strings out of reply.
 history_page read_history(resp_value&& reply, const std::string& cursor);
+
+// One channel's history read in pages (XRANGE ... COUNT n), for resume and resync.
+struct history_source {
+  std::size_t channel = 0;        // index in `names` of read_pages
+  std::string from;               // the id the next page starts at (its entry is skipped)
+  std::uint64_t left = 0;         // entries still allowed by --sse-replay-limit
+  std::deque<sse_message> page;   // read, not yet sent
+  std::size_t entry_bytes = 0;    // the largest entry on the last page (0: none seen yet)
+  bool done = false;              // nothing more to read
+  bool gap = false;               // the history did not cover this channel's gap
+};
+// Reads the next page of every source that has none buffered (one round trip for all), each
+// sized from the largest entry of its last page so that all the pages together hold about
+// `budget` bytes (at most 256 entries, at least one; 4 for a first page, before any entry size
+// is known). A page Redis does not answer within 5 s is a gap.
+boost::asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources,
+                                        const std::vector<std::string>& names, std::size_t budget);
+// Bytes a buffered message is counted for.
+std::size_t message_bytes(const sse_message& m);
 
 struct replay_source {
   std::size_t channel;  // index in the subscriber's channels
