@@ -2,7 +2,7 @@
 // job loop (worker.cpp) pipelined on it, their +OK/-ERR replies read later. All its I/O is
 // non-blocking, so that a hung or slow endpoint never stalls the lane's jobs for the others:
 // the lane polls every open answer connection at once (collect_answers below). Private to the
-// library, included by worker.cpp only.
+// library, included by worker.cpp (the lanes) and reliable.cpp (the reaper's 502 answers).
 //
 //   answer_conn c("127.0.0.1:7001", password, lane, limits, dropped_counter);
 //   c.send("url", "42", "[200,{},\"hi\"]", 42, flush_now);   // queued, written now or later

@@ -652,7 +652,9 @@ int worker::run() {
   std::unique_ptr<detail::heartbeat> beats;
   if (reliable)
     beats = std::make_unique<detail::heartbeat>(ep, ids, options_.heartbeat_ttl,
-                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow});
+                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow,
+                                                             options_.answer_connect_timeout,
+                                                             std::min(options_.answer_timeout, options_.heartbeat_ttl / 3)});
   auto run_lane = [this, &ep, &ids](int index) {
     try {
       auto lane = std::make_unique<detail::worker_lane>(*this, index, ep, ids.empty() ? std::string() : ids[index]);
