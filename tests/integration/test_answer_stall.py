@@ -16,6 +16,7 @@ import time
 from support.harness import LOOPBACK, TempestCase, http_request, wait_until
 
 from integration.test_answer_trust import worker_stats
+from integration.test_reliable import BOUND, MARGIN, ReliableCase, make_job
 
 BIG_HEADER = "a" * 256 * 1024  # echoed back: each answer to A is over 256 KiB
 B_BOUND = 1.0  # seconds, per request to B (measured: ~0.1 s at most; generous for a shared machine)
@@ -133,3 +134,34 @@ class HungEndpoint(TempestCase):
         self.alternate(blackhole.address, 12, "--answer-connect-timeout", "300ms")
         wait_until(lambda: worker_stats(self.front)["dropped_answers"] >= 1, 15,
                    message="answers to the unreachable endpoint dropped and counted")
+
+
+class HungEndpointAtReap(ReliableCase):
+    """The reaper (in the heartbeat thread) answers 502 for a dead worker's job that is not safe
+    to retry. Before, it waited for the reply of a hung endpoint 5 s, blocking the beats: with
+    --heartbeat-ttl 1000ms and its lane in a long handler (no takes, which beat too), the reaping
+    worker itself looked dead meanwhile."""
+
+    def test_502_to_a_hung_endpoint_does_not_delay_the_heartbeat(self):
+        hung = HungListener()
+        self.addCleanup(hung.close)
+        self.r.rpush("tempest", make_job(hung.address, 77, "/sleep", "ms=30000", method="POST",
+                                         retry=False))
+        flags = ("--heartbeat-ttl", "1000ms", "--answer-allow", f"{hung.address},{self.fake.address}")
+        a = self.start_worker("echo_worker", self.redis, "tempest", *flags)
+        self.wait_holding(a)
+        # The reaper's lane is busy in a long handler: only the heartbeat thread beats for it.
+        self.r.rpush("tempest", make_job(self.fake.address, 78, "/sleep", "ms=8000"))
+        b = self.start_worker("echo_worker", self.redis, "tempest", *flags)
+        self.wait_holding(b)
+        b_keys = wait_until(lambda: self.r.keys(f"tempest:worker:*:{b.pid}:*"), 5,
+                            message="the second worker's heartbeat")
+        a.kill()
+        wait_until(lambda: hung.accepted() >= 1, BOUND + MARGIN,
+                   message="the reaper's connection to the hung endpoint")
+        end = time.monotonic() + 3.0  # well past a 1 s TTL and the old 5 s reply wait
+        while time.monotonic() < end:
+            for key in b_keys:
+                self.assertTrue(self.r.exists(key), "the reaper's heartbeat lapsed during the 502")
+            time.sleep(0.05)
+        self.assertTrue(b.alive())
