@@ -49,7 +49,8 @@
 // {"error":"internal error"} (unless the handler had already answered). A malformed job is
 // logged and skipped. Redis going away is logged once and retried with backoff (100 ms
 // doubling to 500 ms); an answer endpoint that breaks is reconnected once and the unacknowledged
-// answers resent, then dropped with a log line if the front is gone.
+// answers resent, then dropped with a log line if the front is gone; one that hangs is marked
+// down for 1 s (its answers dropped, dropped_answers()) without delaying the other fronts'.
 //
 // Signals: SIGTERM and SIGINT are caught from the first thing a worker program does
 // (worker_options::from_args, before it reads a flag; or catch_stop_signals()),
