@@ -126,6 +126,7 @@ class answer_conn {
     if (fd_ < 0) return;
     if (!connected_ && now - connect_started_ > limits_.connect_timeout)
       return mark_down("connect timed out (--answer-connect-timeout)");
+    if (awaiting_auth_ && now - connect_started_ > limits_.timeout) return mark_down("no reply to AUTH within --answer-timeout");
     if (!pending_.empty() && now - pending_.front().queued_at > limits_.timeout)
       return mark_down(out_off_ < out_.size() ? "writes stalled past --answer-timeout (endpoint hung?)"
                                                : "no reply within --answer-timeout (endpoint hung?)");
@@ -192,6 +193,7 @@ class answer_conn {
   }
 
   // Non-blocking connect; AUTH, then the unacknowledged answers (after a break), are queued.
+  // (A respond_to is an IP address in practice; a host name is resolved here, blocking.)
   bool start_connect(clock_type::time_point now) {
     close_fd();
     addrinfo hints{};
@@ -293,6 +295,10 @@ class answer_conn {
 
   // The connection broke: reconnect once and resend what has no reply yet, else drop it.
   void broken(const char* why) {
+    if (pending_.empty() && connected_) {  // nothing to resend: the next answer reconnects
+      logger().debug("[w{}] answer connection to {} closed: {}", lane_, key_, why);
+      return close_fd();
+    }
     if (resent_ || !connected_) {
       std::string text = std::string(connected_ ? "" : "cannot connect: ") + why;
       return mark_down(text.c_str());
