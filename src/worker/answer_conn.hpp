@@ -98,9 +98,11 @@ class answer_conn {
     int len = redisFormatCommandArgv(&cmd, 3, argv, lens);
     if (len < 0) throw std::bad_alloc();
     std::unique_ptr<char, command_free> owned(cmd);
-    if (pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
+    // The bound is on what queues behind unacknowledged answers: one answer alone always goes
+    // (however large: the front's --max-answer-size judges it), as it did with blocking writes.
+    if (!pending_.empty() && pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
       read_some();  // replies that are in already free room
-      if (fd_ >= 0 && pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
+      if (fd_ >= 0 && !pending_.empty() && pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
         drop_one(id);
         return mark_down("its outbound buffer (--answer-buffer) is full: the endpoint does not read");
       }
