@@ -39,7 +39,8 @@ void echo(const tempest::request& req, tempest::response& res) {
   if (req.path() == "/worker-stats") {
     res.set_header("Content-Type", "application/json");
     res.body = boost::json::serialize(boost::json::object{
-        {"expired_jobs", the_worker->expired_jobs()}, {"untrusted_jobs", the_worker->untrusted_jobs()}});
+        {"expired_jobs", the_worker->expired_jobs()}, {"untrusted_jobs", the_worker->untrusted_jobs()},
+        {"dropped_answers", the_worker->dropped_answers()}});
     return;
   }
   if (req.path() == "/sleep") {

@@ -37,6 +37,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <chrono>
 #include <string_view>
 #include <vector>
 
@@ -48,6 +49,12 @@ struct reap_options {
   // The 502 answers go only to endpoints announced in tempest:fronts or listed here (as
   // worker_options::answer_allow); others are dropped with a log line.
   std::vector<std::string> answer_allow;
+  // The 502 answers are sent without blocking, all of a reap together (src/worker/answer_conn.hpp):
+  // an endpoint not connected within answer_connect_timeout, or that has not acknowledged its
+  // answers within answer_timeout, gets no more (the reap runs in the heartbeat thread: a hung
+  // front must not delay the beats; worker::run() uses a third of --heartbeat-ttl at most).
+  std::chrono::milliseconds answer_connect_timeout{500};
+  std::chrono::milliseconds answer_timeout{1000};
 };
 
 struct reap_result {

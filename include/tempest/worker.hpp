@@ -25,6 +25,7 @@
 //     publisher()             this thread's tempest::publisher on --redis (Server-Sent Events to
 //                             the browsers at /sub/<channel>; include/tempest/publish.hpp)
 //     expired_jobs()          jobs dropped unstarted: their "deadline" (unix ms) had passed
+//     dropped_answers()       answers dropped because their endpoint was down or hung
 //     untrusted_jobs()        jobs dropped unhandled: their respond_to was neither announced by
 //                             a front nor in --answer-allow
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
@@ -48,7 +49,8 @@
 // {"error":"internal error"} (unless the handler had already answered). A malformed job is
 // logged and skipped. Redis going away is logged once and retried with backoff (100 ms
 // doubling to 500 ms); an answer endpoint that breaks is reconnected once and the unacknowledged
-// answers resent, then dropped with a log line if the front is gone.
+// answers resent, then dropped with a log line if the front is gone; one that hangs is marked
+// down for 1 s (its answers dropped, dropped_answers()) without delaying the other fronts'.
 //
 // Signals: SIGTERM and SIGINT are caught from the first thing a worker program does
 // (worker_options::from_args, before it reads a flag; or catch_stop_signals()),
@@ -107,6 +109,15 @@ struct worker_options {
   // front announces them in tempest:fronts: fronts that announce nothing, such as the 2012
   // one. Any other respond_to that is not announced is dropped unhandled (docs/security.md).
   std::vector<std::string> answer_allow;
+  // Answer connections never block a lane (src/worker/answer_conn.hpp): a connect not done in
+  // answer_connect_timeout, or an answer unacknowledged (not written or no reply) after
+  // answer_timeout, or more than answer_buffer bytes of answers queued for one endpoint, marks
+  // that endpoint down for 1 s and drops its queued answers (dropped_answers()). After a batch
+  // the lane waits for an endpoint's replies at most answer_reply_wait (the rest are read later).
+  std::chrono::milliseconds answer_connect_timeout{500};
+  std::chrono::milliseconds answer_timeout{5000};
+  std::chrono::milliseconds answer_reply_wait{100};
+  std::size_t answer_buffer = 8u << 20;
   // How jobs are taken (docs/protocol.md section 8):
   //   reliable  (default) at-least-once: each job taken is moved into tempest:processing:<id>
   //             by one script, a heartbeat thread keeps tempest:worker:<id> alive, and the jobs
@@ -222,6 +233,9 @@ class worker {
   // Jobs dropped without being handled because their respond_to was neither announced by a
   // front nor in --answer-allow.
   std::uint64_t untrusted_jobs() const noexcept { return untrusted_.load(std::memory_order_relaxed); }
+  // Answers dropped because their endpoint was down, hung or not reading (--answer-timeout,
+  // --answer-buffer, --answer-connect-timeout); their requests time out at the front.
+  std::uint64_t dropped_answers() const noexcept { return dropped_answers_.load(std::memory_order_relaxed); }
 
  private:
   friend class detail::worker_lane;
@@ -234,6 +248,7 @@ class worker {
   std::atomic<bool> fatal_{false};  // a lane hit an error that retrying cannot fix
   std::atomic<std::uint64_t> expired_{0};  // see expired_jobs()
   std::atomic<std::uint64_t> untrusted_{0};  // see untrusted_jobs()
+  std::atomic<std::uint64_t> dropped_answers_{0};  // see dropped_answers()
 };
 
 }  // namespace tempest

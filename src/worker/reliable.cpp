@@ -4,7 +4,8 @@
 //
 //   reap     SMEMBERS tempest:workers; EXISTS tempest:worker:<id> for each (pipelined); for each
 //            missing one, EVALSHA reap_script; answer the jobs it returns as not safe to retry
-//            (a fresh RESP connection to each respond_to: rare, so not cached), when that
+//            (fresh non-blocking connections, answer_conn.hpp, all of a reap together, bounded
+//            by reap_options::answer_timeout: rare, so not cached), when that
 //            respond_to is announced in tempest:fronts (read once per reap) or allowed
 //   dead     LRANGE <queue>:dead 0 -1, each record parsed with Boost.JSON
 //   retry    EVALSHA retry_script
@@ -22,6 +23,7 @@
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
+#include "worker/answer_conn.hpp"
 #include "worker/answer_targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
@@ -49,9 +51,29 @@ std::runtime_error redis_failure(redisContext* c, std::string_view what) {
   return std::runtime_error(fmt::format("Redis {} failed: {}", what, c->errstr));
 }
 
-// The answer for a job that is not safe to retry, sent straight to its respond_to when that is
+// The answer for a job that is not safe to retry, queued on a connection to its respond_to
+// (non-blocking, answer_conn.hpp; written and acknowledged by collect_answers) when that is
 // announced or allowed (targets: read once per reap, see answer_targets.hpp).
-bool send_unsafe_answer(std::string_view payload, const std::string& password, const answer_targets& targets) {
+struct unsafe_answers {
+  const reap_options& o;
+  answer_limits limits;  // from o: answer_connect_timeout, answer_timeout (also the reply wait), 64 MiB
+  std::atomic<std::uint64_t> dropped{0};
+  std::vector<std::unique_ptr<answer_conn>> conns;
+
+  answer_conn& conn_for(const std::string& respond_to) {
+    for (auto& c : conns)
+      if (c->key() == respond_to) return *c;
+    conns.push_back(std::make_unique<answer_conn>(respond_to, o.answer_password, -1, limits, dropped));
+    return *conns.back();
+  }
+  // Until each is acknowledged or its endpoint is down (at most limits.timeout).
+  void finish() {
+    collect_answers(conns, true);
+    if (auto n = dropped.exchange(0)) logger().warn("{} answers 502 (not safe to retry) could not be delivered", n);
+  }
+};
+
+bool send_unsafe_answer(std::string_view payload, const answer_targets& targets, unsafe_answers& out) {
   std::string respond_to;
   std::int64_t id = 0;
   if (!parse_job_tail(payload, respond_to, id)) {
@@ -65,31 +87,10 @@ bool send_unsafe_answer(std::string_view payload, const std::string& password, c
                   respond_to);
     return false;
   }
-  std::string host;
-  std::uint16_t port = 0;
-  try {
-    split_host_port(respond_to, host, port);
-  } catch (const std::invalid_argument& e) {
-    logger().warn("[j{}] bad respond_to '{}': {}", id, respond_to, e.what());
-    return false;
-  }
-  context_ptr c(redisConnectWithTimeout(host.c_str(), port, to_timeval(connect_timeout)));
-  if (!c || c->err) {
-    logger().warn("[j{}] cannot send the 502 to {}: {}", id, respond_to, c ? c->errstr : "out of memory");
-    return false;
-  }
-  redisSetTimeout(c.get(), to_timeval(io_timeout));
-  if (!password.empty()) command_argv(c.get(), {"AUTH", password});
   std::string action(payload_action(payload));
   if (action.empty()) action = "url";
   std::string id_text = std::to_string(id);
-  auto r = command_argv(c.get(), {action, id_text, unsafe_retry_answer(action)});
-  if (!r) {
-    logger().warn("[j{}] cannot send the 502 to {}: {}", id, respond_to, c->errstr);
-    return false;
-  }
-  if (r->type == REDIS_REPLY_ERROR)
-    logger().debug("[j{}] {} refused the 502: {}", id, respond_to, reply_text(r.get()));
+  out.conn_for(respond_to).send(action, id_text, unsafe_retry_answer(action), id, true);
   return true;
 }
 
@@ -232,10 +233,12 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
       targets.emplace(o.answer_allow);
       targets->update(fetch_announced(c), answer_targets::clock::now());
     }
+    unsafe_answers answers{o, {o.answer_connect_timeout, o.answer_timeout, o.answer_timeout, 64u << 20}, {0}, {}};
     for (std::size_t i = 2; i < r->elements; ++i) {
-      send_unsafe_answer(reply_text(r->element[i]), o.answer_password, *targets);
+      send_unsafe_answer(reply_text(r->element[i]), *targets, answers);
       ++result.answered_unsafe;
     }
+    answers.finish();
     logger().info("reaped dead worker {}: {} jobs re-queued, {} dead-lettered, {} answered 502 (not safe to retry)", id,
                   r->elements >= 2 ? r->element[0]->integer : 0, r->elements >= 2 ? r->element[1]->integer : 0,
                   r->elements > 2 ? r->elements - 2 : 0);

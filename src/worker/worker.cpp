@@ -19,7 +19,9 @@
 //            it unstarted when its "deadline" (unix ms) has passed (counted, logged at
 //            debug), call the handler, encode the answer (json_writer) and write it to the job's
 //            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
-//   collect  read the +OK / -ERR replies of the answers pipelined during the batch
+//   collect  write what is queued and read the +OK / -ERR replies of the answers pipelined
+//            during the batch: one poll() over all answer connections, waiting for each at
+//            most --answer-reply-wait (answer_conn.hpp: a hung front never stalls the others)
 //
 // Answer connections (answer_conn.hpp, with their states): one per front per lane, cached.
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
@@ -71,7 +73,7 @@ constexpr auto redis_io_timeout = 6s;      // must exceed the pop timeout
 constexpr auto connect_timeout = 2s;
 constexpr auto backoff_min = 100ms;
 constexpr auto backoff_max = 500ms;  // back to work within ~0.5 s of Redis returning
-constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer  // per connection, before replies are read
+constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer
 constexpr std::size_t max_answer_conns = 64;      // per lane
 constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
 
@@ -124,7 +126,10 @@ class worker_lane final : public answer_sink, public cancel_probe {
         bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
         watch_(reliable_ ? std::make_unique<queue_watch>(ep_, w.options_.queue, bell_, queue_keys::wake(id_), index)
                          : nullptr),
-        targets_(w.options_.answer_allow), arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
+        targets_(w.options_.answer_allow),
+        answer_limits_{w.options_.answer_connect_timeout, w.options_.answer_timeout, w.options_.answer_reply_wait,
+                       w.options_.answer_buffer},
+        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
     while (!w_.stopping()) {
@@ -137,9 +142,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
         handle(batch_[i]);
         if (reliable_) complete(i);
       }
-      collect_answers();
+      detail::collect_answers(conns_, false);
     }
-    collect_answers();
+    detail::collect_answers(conns_, true);  // at a stop: until answered, or down
     if (reliable_) release_processing();
   }
 
@@ -519,13 +524,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
       auto idle = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->pending() == 0; });
       if (idle != conns_.end()) conns_.erase(idle);
     }
-    conns_.push_back(std::make_unique<answer_conn>(std::string(respond_to), w_.options_.answer_password, index_));
+    conns_.push_back(std::make_unique<answer_conn>(std::string(respond_to), w_.options_.answer_password, index_,
+                                                   answer_limits_, w_.dropped_answers_));
     return *(last_conn_ = conns_.back().get());
-  }
-
-  void collect_answers() {
-    for (auto& c : conns_)
-      if (c->pending() > 0) c->collect();
   }
 
   worker& w_;
@@ -557,6 +558,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   std::vector<std::string> unknown_actions_;  // warned about once each
   std::unique_ptr<queue_watch> watch_;  // reliable mode: the wait when no job is there
   answer_targets targets_;           // which respond_to this lane answers
+  const detail::answer_limits answer_limits_;  // --answer-connect-timeout and the like
   clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
   std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
   // Per-job scratch, reused so that a typical job costs no heap allocation.
@@ -650,7 +652,9 @@ int worker::run() {
   std::unique_ptr<detail::heartbeat> beats;
   if (reliable)
     beats = std::make_unique<detail::heartbeat>(ep, ids, options_.heartbeat_ttl,
-                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow});
+                                                reap_options{options_.max_attempts, options_.answer_password, options_.answer_allow,
+                                                             options_.answer_connect_timeout,
+                                                             std::min(options_.answer_timeout, options_.heartbeat_ttl / 3)});
   auto run_lane = [this, &ep, &ids](int index) {
     try {
       auto lane = std::make_unique<detail::worker_lane>(*this, index, ep, ids.empty() ? std::string() : ids[index]);

@@ -1,6 +1,6 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
 // (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password
-// --answer-allow --mode
+// --answer-allow --answer-connect-timeout --answer-timeout --answer-reply-wait --answer-buffer --mode
 // --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys; --plain is a
 // shorthand flag for --mode plain (not in the table: it takes no value). Precedence: default < environment (TEMPEST_REDIS,
 // TEMPEST_ANSWER_PASSWORD) < config file < flag.
@@ -59,6 +59,34 @@ std::vector<std::string> parse_allow_list(const std::string& text) {
   return out;
 }
 
+std::chrono::milliseconds duration_in(const std::string& v, std::chrono::milliseconds lo, std::chrono::milliseconds hi,
+                                      const char* range) {
+  auto d = parse_duration(v);
+  if (d < lo || d > hi) throw std::invalid_argument("'" + v + "' is not between " + range);
+  return d;
+}
+
+// The answer connections' limits (src/worker/answer_conn.hpp).
+void add_answer_limits(settings_table& t, worker_options& o, const worker_options& d) {
+  using std::chrono::milliseconds;
+  t.add({"answer-connect-timeout", "DURATION", format_duration(d.answer_connect_timeout),
+         "an answer endpoint not connected within this is down for 1s (its answers dropped)",
+         [&o](const std::string& v) { o.answer_connect_timeout = duration_in(v, milliseconds(10), milliseconds(60'000), "10ms and 60s"); }});
+  t.add({"answer-timeout", "DURATION", format_duration(d.answer_timeout),
+         "an answer not written and acknowledged within this marks its endpoint down (hung) for 1s",
+         [&o](const std::string& v) { o.answer_timeout = duration_in(v, milliseconds(100), milliseconds(600'000), "100ms and 10m"); }});
+  t.add({"answer-reply-wait", "DURATION", format_duration(d.answer_reply_wait),
+         "longest a batch waits for one endpoint's replies (later ones are read with the next batch)",
+         [&o](const std::string& v) { o.answer_reply_wait = duration_in(v, milliseconds(1), milliseconds(10'000), "1ms and 10s"); }});
+  t.add({"answer-buffer", "SIZE", "8m",
+         "most bytes of unacknowledged answers per endpoint; above, it is down for 1s (answers dropped)",
+         [&o](const std::string& v) {
+           auto n = parse_size(v);
+           if (n < 64 * 1024 || n > (std::uint64_t{1} << 30)) throw std::invalid_argument("'" + v + "' is not between 64k and 1g");
+           o.answer_buffer = static_cast<std::size_t>(n);
+         }});
+}
+
 void add_settings(settings_table& t, worker_options& o) {
   const worker_options d;
   t.add({"redis", "URL", "",
@@ -92,6 +120,7 @@ void add_settings(settings_table& t, worker_options& o) {
          "answer endpoints answered although no front announces them (fronts that announce nothing, "
          "such as the 2012 one); other unannounced respond_to are dropped",
          [&o](const std::string& v) { o.answer_allow = parse_allow_list(v); }});
+  add_answer_limits(t, o, d);
   t.add({"mode", "MODE", "reliable",
          "reliable: at-least-once (in-flight jobs recorded, re-queued when a worker dies); "
          "plain: at-most-once BLMPOP, the original way (--plain says the same)",
