@@ -4,6 +4,8 @@
 //
 //   auto c = connect_blocking(ep, 6s);                      // connect + AUTH + SELECT, or throw
 //   auto r = command_argv(c.get(), {"GET", "k"});           // nullptr on an I/O error
+//   append_command(c.get(), {"LREM", list, "1", entry});    // pipelined: no I/O yet
+//   if (!flush_output(c.get())) ...                         // write what was appended
 //   auto r = run_script(c.get(), take_script, sha, {keys...}, {args...});  // EVALSHA, loads on NOSCRIPT
 //   heartbeat hb(ep, {"host:1:0", "host:1:1"}, 3s, reap_options{...});     // a thread
 //   hb.stop();   // after the lanes: last goodbye per id, join
@@ -17,6 +19,8 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +45,13 @@ context_ptr connect_blocking(const redis_endpoint& ep, std::chrono::milliseconds
 
 // One command; nullptr on an I/O error (c->errstr says which).
 reply_ptr command_argv(redisContext* c, const std::vector<std::string_view>& args);
+
+// Appends one command (at most max_appended_args words) to c's output buffer (no I/O); its
+// reply is read later with redisGetReply.
+inline constexpr std::size_t max_appended_args = 8;
+void append_command(redisContext* c, std::initializer_list<std::string_view> args);
+// Writes c's output buffer; false on an I/O error (c->errstr says which).
+bool flush_output(redisContext* c);
 
 // Appends EVALSHA <sha> <#keys> keys... args... to c's output buffer (no I/O).
 void append_script(redisContext* c, std::string_view sha, const std::vector<std::string_view>& keys,

@@ -21,26 +21,6 @@ spdlog::logger& logger() {
   return *l;
 }
 
-bool flush(redisContext* c) {
-  int done = 0;
-  do {
-    if (redisBufferWrite(c, &done) != REDIS_OK) return false;
-  } while (!done);
-  return true;
-}
-
-void append(redisContext* c, std::initializer_list<std::string_view> args) {
-  const char* argv[8];
-  std::size_t lens[8];
-  int n = 0;
-  for (auto a : args) {
-    argv[n] = a.data();
-    lens[n] = a.size();
-    ++n;
-  }
-  redisAppendCommandArgv(c, n, argv, lens);
-}
-
 // True when bytes of a reply wait in c's reader buffer or its socket is readable.
 bool readable(redisContext* c, int timeout_ms) {
   if (c->reader && c->reader->pos < c->reader->len) return true;
@@ -67,8 +47,8 @@ queue_watch::woke queue_watch::wait(redisContext* main) {
     if (read_watch()) return woke::token;    // a job came meanwhile
     armed = arm();
   }
-  append(main, {"BLPOP", bell_, wake_, wait_seconds});
-  if (!flush(main)) return woke::error;
+  append_command(main, {"BLPOP", bell_, wake_, wait_seconds});
+  if (!flush_output(main)) return woke::error;
   armed = armed && pending_;
   while (armed) {  // else the blocking read below (the context's timeout bounds it)
     pollfd fds[2] = {{main->fd, POLLIN, 0}, {watch_->fd, POLLIN, 0}};
@@ -100,8 +80,8 @@ bool queue_watch::arm() {
     pending_ = false;
   }
   if (pending_) return true;
-  append(watch_.get(), {"BLMOVE", queue_, queue_, "LEFT", "LEFT", wait_seconds});
-  if (!flush(watch_.get())) {
+  append_command(watch_.get(), {"BLMOVE", queue_, queue_, "LEFT", "LEFT", wait_seconds});
+  if (!flush_output(watch_.get())) {
     drop(watch_->errstr);
     return false;
   }
@@ -129,9 +109,9 @@ bool queue_watch::read_watch() {
 }
 
 void queue_watch::ring_wake() {
-  append(watch_.get(), {"RPUSH", wake_, "1"});
-  append(watch_.get(), {"PEXPIRE", wake_, wake_ttl_ms});
-  if (!flush(watch_.get())) return drop(watch_->errstr);
+  append_command(watch_.get(), {"RPUSH", wake_, "1"});
+  append_command(watch_.get(), {"PEXPIRE", wake_, wake_ttl_ms});
+  if (!flush_output(watch_.get())) return drop(watch_->errstr);
   for (int i = 0; i < 2; ++i) {
     void* raw = nullptr;
     if (redisGetReply(watch_.get(), &raw) != REDIS_OK) return drop(watch_->errstr);

@@ -142,6 +142,26 @@ reply_ptr command_argv(redisContext* c, const std::vector<std::string_view>& arg
   return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data())));
 }
 
+void append_command(redisContext* c, std::initializer_list<std::string_view> args) {
+  if (args.size() > max_appended_args) throw std::logic_error("append_command: too many arguments");
+  const char* argv[max_appended_args];
+  std::size_t lens[max_appended_args];
+  int n = 0;
+  for (auto a : args) {
+    argv[n] = a.data();
+    lens[n++] = a.size();
+  }
+  redisAppendCommandArgv(c, n, argv, lens);
+}
+
+bool flush_output(redisContext* c) {
+  int done = 0;
+  do {
+    if (redisBufferWrite(c, &done) != REDIS_OK) return false;
+  } while (!done);
+  return true;
+}
+
 void append_script(redisContext* c, std::string_view sha, const std::vector<std::string_view>& keys,
                    const std::vector<std::string_view>& args) {
   std::string nkeys = std::to_string(keys.size());
@@ -201,12 +221,7 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
   if (members->type != REDIS_REPLY_ARRAY) return result;
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < members->elements; ++i) ids.emplace_back(reply_text(members->element[i]));
-  for (const auto& id : ids) {
-    std::string hb = queue_keys::heartbeat(id);
-    const char* argv[2] = {"EXISTS", hb.c_str()};
-    std::size_t lens[2] = {6, hb.size()};
-    redisAppendCommandArgv(c, 2, argv, lens);
-  }
+  for (const auto& id : ids) append_command(c, {"EXISTS", queue_keys::heartbeat(id)});
   std::vector<std::string> dead;
   for (const auto& id : ids) {
     void* raw = nullptr;
@@ -299,10 +314,7 @@ bool heartbeat::ensure_connected() {
 void heartbeat::beat() {
   std::string px = std::to_string(ttl_.count());
   for (const auto& id : ids_) {
-    std::string key = queue_keys::heartbeat(id);
-    const char* argv[5] = {"SET", key.c_str(), "1", "PX", px.c_str()};
-    std::size_t lens[5] = {3, key.size(), 1, 2, px.size()};
-    redisAppendCommandArgv(redis_.get(), 5, argv, lens);
+    append_command(redis_.get(), {"SET", queue_keys::heartbeat(id), "1", "PX", px});
   }
   for (std::size_t i = 0; i < ids_.size(); ++i) {
     void* raw = nullptr;

@@ -356,15 +356,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
   void complete(std::size_t i) {
     if (i + 1 >= batch_.size() || clock_type::now() - batch_started_ <= answer_flush_delay) return;
     for (auto& c : conns_) c->flush_out();  // the answer is out before the job leaves processing
-    std::string_view entry = entries_[i];
-    const char* argv[4] = {"LREM", processing_.c_str(), "1", entry.data()};
-    std::size_t lens[4] = {4, processing_.size(), 1, entry.size()};
-    redisAppendCommandArgv(redis_.get(), 4, argv, lens);
+    detail::append_command(redis_.get(), {"LREM", processing_, "1", entries_[i]});
     ++pending_replies_;
-    int done = 0;
-    do {
-      if (redisBufferWrite(redis_.get(), &done) != REDIS_OK) return redis_lost();
-    } while (!done);
+    if (!detail::flush_output(redis_.get())) return redis_lost();
   }
 
   // Reads the replies of the commands written without waiting (LREMs).
