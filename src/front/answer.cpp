@@ -17,12 +17,6 @@ namespace json = boost::json;
 
 namespace {
 
-bool is_framing_header(std::string_view name) {
-  for (std::string_view f : {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
-    if (name.size() == f.size() && strncasecmp(name.data(), f.data(), f.size()) == 0) return true;
-  return false;
-}
-
 // A header value as text: a string, or a JSON number as its decimal text (the 2012 Python
 // client sends 'Content-length': len(body); the 2012 front wrote numbers as JavaScript prints them).
 bool header_text(const json::value& v, std::string& text) {
@@ -108,6 +102,12 @@ bool parse_body(const json::value& v, http_answer& out, std::string& why) {
 }
 
 }  // namespace
+
+bool is_framing_header(std::string_view name) {
+  for (std::string_view f : {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
+    if (name.size() == f.size() && strncasecmp(name.data(), f.data(), f.size()) == 0) return true;
+  return false;
+}
 
 bool parse_answer(std::string_view text, http_answer& out, std::string& why) {
   json::error_code ec;

@@ -33,6 +33,10 @@ bool parse_answer(std::string_view json, http_answer& out, std::string& why);
 // "<unknown-status>"): the name of its class ("Successful" for 299); empty for known statuses.
 std::string_view fallback_reason(int status);
 
+// A header the front frames itself (content-length, transfer-encoding, connection, keep-alive,
+// upgrade), case-insensitive: parse_answer drops it from a worker's headers.
+bool is_framing_header(std::string_view name);
+
 using tempest::is_safe_header_value;
 using tempest::is_token;
 
