@@ -10,10 +10,9 @@ Before the non-blocking answer connections, the lane blocked on A: 5 s for a rep
 
 import json
 import socket
-import threading
 import time
 
-from support.harness import LOOPBACK, TempestCase, http_request, wait_until
+from support.harness import LOOPBACK, SilentListener, TempestCase, http_request, wait_until
 
 from integration.test_answer_trust import worker_stats
 from integration.test_reliable import BOUND, MARGIN, ReliableCase, make_job
@@ -27,39 +26,6 @@ def big_job(respond_to, job_id):
                "headers": {"host": "x", "x-pad": BIG_HEADER}, "remote_addr": "127.0.0.1:1",
                "http_version": "1.1", "retry": True}
     return json.dumps(["url", [request], respond_to, job_id])
-
-
-class HungListener:
-    """Accepts connections and never reads from them (small receive buffer: fills at once)."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(16)
-        self.address = f"{LOOPBACK}:{self.sock.getsockname()[1]}"
-        self.conns = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def accepted(self):
-        with self.lock:
-            return len(self.conns)
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns.append(conn)
-
-    def close(self):
-        self.sock.close()
-        with self.lock:
-            for c in self.conns:
-                c.close()
 
 
 class FullBacklog:
@@ -118,10 +84,10 @@ class HungEndpoint(TempestCase):
         return worker
 
     def test_endpoint_that_never_reads_does_not_stall_the_other_front(self):
-        hung = HungListener()
+        hung = SilentListener(read=False, rcvbuf=4096, backlog=16)
         self.addCleanup(hung.close)
         self.alternate(hung.address, 24)
-        self.assertGreaterEqual(hung.accepted(), 1)
+        self.assertGreaterEqual(hung.accepted, 1)
         # A's answers filled its buffers or timed out: dropped and counted.
         wait_until(lambda: worker_stats(self.front)["dropped_answers"] >= 1, 15,
                    message="dropped answers to the hung endpoint counted")
@@ -143,7 +109,7 @@ class HungEndpointAtReap(ReliableCase):
     worker itself looked dead meanwhile."""
 
     def test_502_to_a_hung_endpoint_does_not_delay_the_heartbeat(self):
-        hung = HungListener()
+        hung = SilentListener(read=False, rcvbuf=4096, backlog=16)
         self.addCleanup(hung.close)
         self.r.rpush("tempest", make_job(hung.address, 77, "/sleep", "ms=30000", method="POST",
                                          retry=False))
@@ -157,7 +123,7 @@ class HungEndpointAtReap(ReliableCase):
         b_keys = wait_until(lambda: self.r.keys(f"tempest:worker:*:{b.pid}:*"), 5,
                             message="the second worker's heartbeat")
         a.kill()
-        wait_until(lambda: hung.accepted() >= 1, BOUND + MARGIN,
+        wait_until(lambda: hung.accepted >= 1, BOUND + MARGIN,
                    message="the reaper's connection to the hung endpoint")
         end = time.monotonic() + 3.0  # well past a 1 s TTL and the old 5 s reply wait
         while time.monotonic() < end:

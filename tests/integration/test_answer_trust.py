@@ -7,56 +7,13 @@ accepts and never replies.
 """
 
 import json
-import socket
-import threading
+import os
+import subprocess
 import time
 
-from support.harness import LOOPBACK, TempestCase, http_request, wait_until
+from support.harness import BUILD_DIR, SilentListener, TempestCase, http_request, wait_until
 
 from integration.test_reliable import FakeFront, make_job
-
-
-class SilentListener:
-    """Accepts connections and never replies; counts what it accepted and received."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(64)
-        self.address = f"{LOOPBACK}:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self.received = b""
-        self.lock = threading.Lock()
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.accepted += 1
-                self.conns.append(conn)
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
-
-    def _read(self, conn):
-        try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                with self.lock:
-                    self.received += data
-        except OSError:
-            return
-
-    def close(self):
-        self.sock.close()
-        with self.lock:
-            for c in self.conns:
-                c.close()
 
 
 def worker_stats(front):
@@ -171,9 +128,6 @@ class AnswerTrust(TempestCase):
         self.assertIsNone(fake.answer_for(8))
 
     def test_bad_allow_list_is_refused_at_start(self):
-        from support.harness import BUILD_DIR
-        import os
-        import subprocess
         result = subprocess.run([os.path.join(BUILD_DIR, "examples", "echo_worker"), "--redis",
                                  self.redis.url, "--answer-allow", "127.0.0.1:80,nope"],
                                 capture_output=True, text=True, timeout=10)

@@ -47,7 +47,8 @@ import unittest
 import redis as redis_py
 
 from support.wire import (LOOPBACK, READ_TIMEOUT, ConnectionClosed, HttpConnection,
-                          RespConnection, Response, build_request, http_raw, http_request)
+                          RespConnection, Response, SilentListener, build_request, http_raw,
+                          http_request)
 
 __all__ = [
     # processes
@@ -58,7 +59,7 @@ __all__ = [
     "free_port", "wait_until", "split_host_port", "port_accepts", "BUILD_DIR", "LOOPBACK",
     # re-exported from support.wire
     "READ_TIMEOUT", "ConnectionClosed", "HttpConnection", "RespConnection", "Response",
-    "build_request", "http_raw", "http_request",
+    "SilentListener", "build_request", "http_raw", "http_request",
 ]
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

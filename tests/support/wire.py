@@ -16,6 +16,7 @@ support/harness.py re-exports these names; tests import from there.
 
 import json
 import socket
+import threading
 import time
 
 LOOPBACK = "127.0.0.1"
@@ -286,3 +287,52 @@ def http_raw(port, data, timeout=READ_TIMEOUT):
     except BaseException:
         conn.close()
         raise
+
+
+class SilentListener:
+    """A TCP listener that accepts and never replies: a hung answer endpoint. It counts the
+    connections it accepted; with read=True it records what they sent, with read=False it never
+    reads (with a small rcvbuf, a writer's buffers fill at once)."""
+
+    def __init__(self, read=True, rcvbuf=None, backlog=64):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(backlog)
+        self.address = f"{LOOPBACK}:{self.sock.getsockname()[1]}"
+        self.read = read
+        self.accepted = 0
+        self.received = b""
+        self.lock = threading.Lock()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+                self.conns.append(conn)
+            if self.read:
+                threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                with self.lock:
+                    self.received += data
+        except OSError:
+            return
+
+    def close(self):
+        self.sock.close()
+        with self.lock:
+            for c in self.conns:
+                c.close()
