@@ -4,8 +4,8 @@
 //
 //   reap     SMEMBERS tempest:workers; EXISTS tempest:worker:<id> for each (pipelined); for each
 //            missing one, EVALSHA reap_script; answer the jobs it returns as not safe to retry
-//            (fresh non-blocking connections, answer_conn.hpp, all of a reap together, bounded
-//            by reap_options::answer_timeout: rare, so not cached), when that
+//            (fresh answers::client connections, core/answer/client.hpp, all of a reap
+//            together, bounded by reap_options::answer_timeout: rare, so not cached), when that
 //            respond_to is announced in tempest:fronts (read once per reap) or allowed
 //   dead     LRANGE <queue>:dead 0 -1, each record parsed with Boost.JSON
 //   retry    EVALSHA retry_script
@@ -23,8 +23,8 @@
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
-#include "worker/answer_conn.hpp"
-#include "worker/answer_targets.hpp"
+#include "core/answer/client.hpp"
+#include "core/answer/targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/reliable_scripts.hpp"
@@ -52,28 +52,28 @@ std::runtime_error redis_failure(redisContext* c, std::string_view what) {
 }
 
 // The answer for a job that is not safe to retry, queued on a connection to its respond_to
-// (non-blocking, answer_conn.hpp; written and acknowledged by collect_answers) when that is
-// announced or allowed (targets: read once per reap, see answer_targets.hpp).
+// (an answers::client; written and acknowledged by answers::collect) when that is
+// announced or allowed (targets: read once per reap, see core/answer/targets.hpp).
 struct unsafe_answers {
   const reap_options& o;
-  answer_limits limits;  // from o: answer_connect_timeout, answer_timeout (also the reply wait), 64 MiB
+  answers::limits limits;  // from o: answer_connect_timeout, answer_timeout (also the reply wait), 64 MiB
   std::atomic<std::uint64_t> dropped{0};
-  std::vector<std::unique_ptr<answer_conn>> conns;
+  std::vector<std::unique_ptr<answers::client>> conns;
 
-  answer_conn& conn_for(const std::string& respond_to) {
+  answers::client& conn_for(const std::string& respond_to) {
     for (auto& c : conns)
       if (c->key() == respond_to) return *c;
-    conns.push_back(std::make_unique<answer_conn>(respond_to, o.answer_password, -1, limits, dropped));
+    conns.push_back(std::make_unique<answers::client>(respond_to, o.answer_password, -1, limits, dropped));
     return *conns.back();
   }
   // Until each is acknowledged or its endpoint is down (at most limits.timeout).
   void finish() {
-    collect_answers(conns, true);
+    answers::collect(conns, true);
     if (auto n = dropped.exchange(0)) logger().warn("{} answers 502 (not safe to retry) could not be delivered", n);
   }
 };
 
-bool send_unsafe_answer(std::string_view payload, const answer_targets& targets, unsafe_answers& out) {
+bool send_unsafe_answer(std::string_view payload, const answers::targets& targets, unsafe_answers& out) {
   std::string respond_to;
   std::int64_t id = 0;
   if (!parse_job_tail(payload, respond_to, id)) {
@@ -81,8 +81,8 @@ bool send_unsafe_answer(std::string_view payload, const answer_targets& targets,
     return false;
   }
   if (respond_to.empty()) return true;  // nobody waits
-  auto now = answer_targets::clock::now();
-  if (targets.check(respond_to, now, now - answer_targets::cache_max_age) != answer_targets::verdict::allowed) {
+  auto now = answers::targets::clock::now();
+  if (targets.check(respond_to, now, now - answers::targets::cache_max_age) != answers::targets::verdict::allowed) {
     logger().warn("[j{}] respond_to '{:.100}' is neither announced by a front nor allowed: no 502 sent there", id,
                   respond_to);
     return false;
@@ -231,7 +231,7 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
   }
   thread_local std::string sha;  // per thread: the same connection's scripts, Redis-wide really
   std::string max = std::to_string(o.max_attempts), keep = std::to_string(queue_keys::bell_keep);
-  std::optional<answer_targets> targets;  // read when the first 502 is to be sent
+  std::optional<answers::targets> targets;  // read when the first 502 is to be sent
   for (const auto& id : dead) {
     std::string processing = queue_keys::processing(id), hb = queue_keys::heartbeat(id);
     auto r = run_script(c, reap_script, sha, {processing, hb, queue_keys::workers}, {id, max, keep});
@@ -246,7 +246,7 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
     }
     if (r->elements > 2 && !targets) {
       targets.emplace(o.answer_allow);
-      targets->update(fetch_announced(c), answer_targets::clock::now());
+      targets->update(answers::fetch_announced(c), answers::targets::clock::now());
     }
     unsafe_answers answers{o, {o.answer_connect_timeout, o.answer_timeout, o.answer_timeout, 64u << 20}, {0}, {}};
     for (std::size_t i = 2; i < r->elements; ++i) {

@@ -15,21 +15,22 @@
 //            the three + LPOP <list> <n> on a Redis without BLMPOP)
 //   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
 //            drop it unhandled when its respond_to is neither announced in tempest:fronts nor
-//            in --answer-allow (answer_targets.hpp; counted, logged at most every 10 s), drop
-//            it unstarted when its "deadline" (unix ms) has passed (counted, logged at
+//            in --answer-allow (core/answer/targets.hpp; counted, logged at most every 10 s),
+//            drop it unstarted when its "deadline" (unix ms) has passed (counted, logged at
 //            debug), call the handler, encode the answer (json_writer) and write it to the job's
 //            respond_to at once: `<action> <job id> <json>`, formatted by hiredis
 //   collect  write what is queued and read the +OK / -ERR replies of the answers pipelined
 //            during the batch: one poll() over all answer connections, waiting for each at
-//            most --answer-reply-wait (answer_conn.hpp: a hung front never stalls the others)
+//            most --answer-reply-wait (core/answer/client.hpp: a hung front never stalls the others)
 //
-// Answer connections (answer_conn.hpp, with their states): one per front per lane, cached.
+// Answer connections (answers::client, core/answer/client.hpp, with their states): one per
+// front per lane, cached.
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
 // AUTH or SELECT refused -> fatal (run() returns 1).
 // worker::publisher(): a thread_local tempest::publisher on --redis (src/worker/publisher.cpp),
 // its own connection, apart from the lane's.
 //
-// If you change the answer command, change src/front/answer_endpoint.cpp (and answer_conn.hpp) too.
+// If you change the answer command, change src/front/answer_endpoint.cpp (and core/answer/client.cpp) too.
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,8 +55,8 @@
 #include "core/log.hpp"
 #include "core/queue_keys.hpp"
 #include "core/redis_url.hpp"
-#include "worker/answer_conn.hpp"
-#include "worker/answer_targets.hpp"
+#include "core/answer/client.hpp"
+#include "core/answer/targets.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/queue_watch.hpp"
@@ -95,9 +96,7 @@ spdlog::logger& logger() {
 using detail::context_ptr;
 using detail::reply_ptr;
 using detail::reply_text;
-using detail::answer_conn;
-using detail::answer_targets;
-using detail::fetch_announced;
+using answers::fetch_announced;
 
 timeval to_timeval(std::chrono::milliseconds d) {
   return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
@@ -142,9 +141,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
         handle(batch_[i]);
         if (reliable_) complete(i);
       }
-      detail::collect_answers(conns_, false);
+      answers::collect(conns_, false);
     }
-    detail::collect_answers(conns_, true);  // at a stop: until answered, or down
+    answers::collect(conns_, true);  // at a stop: until answered, or down
     if (reliable_) release_processing();
   }
 
@@ -479,14 +478,14 @@ class worker_lane final : public answer_sink, public cancel_probe {
     }
   }
 
-  // ---- where answers may go (answer_targets.hpp; docs/protocol.md 3.5) ----------------------
+  // ---- where answers may go (core/answer/targets.hpp; docs/protocol.md 3.5) ------------------
 
   // Announced in tempest:fronts or in --answer-allow; else the job is dropped unhandled,
   // counted, and logged at most every 10 s.
   bool answer_trusted(const job& j) {
     auto now = clock_type::now();
     auto v = targets_.check(j.respond_to(), now, batch_started_);
-    if (v == answer_targets::verdict::ask_redis) {
+    if (v == answers::targets::verdict::ask_redis) {
       std::optional<std::vector<std::string>> announced;
       if (redis_ && drain_replies()) {
         announced = fetch_announced(redis_.get());
@@ -495,7 +494,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
       targets_.update(std::move(announced), now);
       v = targets_.check(j.respond_to(), now, batch_started_);
     }
-    if (v == answer_targets::verdict::allowed) return true;
+    if (v == answers::targets::verdict::allowed) return true;
     w_.untrusted_.fetch_add(1, std::memory_order_relaxed);
     ++untrusted_unlogged_;
     if (now - untrusted_logged_at_ >= 10s || untrusted_logged_at_ == clock_type::time_point{}) {
@@ -510,7 +509,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
 
   // ---- answer connections -----------------------------------------------------------------
 
-  answer_conn& conn_for(std::string_view respond_to) {
+  answers::client& conn_for(std::string_view respond_to) {
     if (last_conn_ && last_conn_->key() == respond_to) return *last_conn_;
     for (auto& c : conns_)
       if (c->key() == respond_to) return *(last_conn_ = c.get());
@@ -518,8 +517,8 @@ class worker_lane final : public answer_sink, public cancel_probe {
       auto idle = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->pending() == 0; });
       if (idle != conns_.end()) conns_.erase(idle);
     }
-    conns_.push_back(std::make_unique<answer_conn>(std::string(respond_to), w_.options_.answer_password, index_,
-                                                   answer_limits_, w_.dropped_answers_));
+    conns_.push_back(std::make_unique<answers::client>(std::string(respond_to), w_.options_.answer_password, index_,
+                                                       answer_limits_, w_.dropped_answers_));
     return *(last_conn_ = conns_.back().get());
   }
 
@@ -546,13 +545,13 @@ class worker_lane final : public answer_sink, public cancel_probe {
   bool pop_error_logged_ = false;
   std::vector<reply_ptr> replies_;   // the replies that hold the current batch
   std::vector<std::string_view> batch_;
-  std::vector<std::unique_ptr<answer_conn>> conns_;
-  answer_conn* last_conn_ = nullptr;  // most jobs of a batch come from the same front
+  std::vector<std::unique_ptr<answers::client>> conns_;
+  answers::client* last_conn_ = nullptr;  // most jobs of a batch come from the same front
   clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
   std::unique_ptr<queue_watch> watch_;  // reliable mode: the wait when no job is there
-  answer_targets targets_;           // which respond_to this lane answers
-  const detail::answer_limits answer_limits_;  // --answer-connect-timeout and the like
+  answers::targets targets_;         // which respond_to this lane answers
+  const answers::limits answer_limits_;  // --answer-connect-timeout and the like
   clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
   std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
   // Per-job scratch, reused so that a typical job costs no heap allocation.

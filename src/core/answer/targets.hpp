@@ -2,13 +2,15 @@
 // (src/front/endpoint_announcer.hpp, docs/protocol.md 3.5) and those of --answer-allow (for
 // fronts that announce nothing, such as the 2012 one). A job whose respond_to is neither is
 // dropped unhandled: nothing, not even the answer password, goes to an address a job names
-// unless a front vouched for it. Pure logic with an injected clock (tests/unit/worker_test.cpp);
-// the lane does the Redis reads with fetch_announced().
+// unless a front vouched for it. Used by the worker's lanes (src/worker/worker.cpp) and the
+// reaper's 502 answers (src/worker/reliable.cpp) before an answers::client (client.hpp) is
+// given a respond_to. Pure logic with an injected clock (tests/unit/core/answer/targets_test.cpp);
+// the caller does the Redis reads with fetch_announced().
 //
-//   answer_targets t(options.answer_allow);
+//   answers::targets t(options.answer_allow);
 //   switch (t.check(respond_to, now, taken_at)) {   // taken_at: when the job's batch was taken
 //     case verdict::allowed: ...; case verdict::refused: drop ...;
-//     case verdict::ask_redis: t.update(fetch_announced(c), now); then check again
+//     case verdict::ask_redis: t.update(fetch_announced(redis), now); then check again
 //   }
 //
 // Cache: the announced set is trusted for cache_max_age (a withdrawn or expired endpoint is
@@ -19,23 +21,27 @@
 //
 // If you change the key or what the scores mean, change src/front/endpoint_announcer.cpp too.
 #pragma once
-#include <hiredis/hiredis.h>
-
 #include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace tempest::detail {
+struct redisContext;  // hiredis
 
-class answer_targets {
+namespace tempest::redis {
+class blocking_client;
+}
+
+namespace tempest::answers {
+
+class targets {
  public:
   using clock = std::chrono::steady_clock;
   enum class verdict { allowed, refused, ask_redis };
   static constexpr std::chrono::milliseconds cache_max_age{1000};
 
-  explicit answer_targets(std::vector<std::string> allow) : allow_(std::move(allow)) {}
+  explicit targets(std::vector<std::string> allow) : allow_(std::move(allow)) {}
 
   verdict check(std::string_view respond_to, clock::time_point now, clock::time_point taken_at) const;
   // After a read of tempest:fronts: the endpoints announced then (nullopt: the read failed; the
@@ -50,7 +56,10 @@ class answer_targets {
 };
 
 // TIME, then ZRANGEBYSCORE tempest:fronts <now ms> +inf LIMIT 0 <max>: the endpoints announced
-// now, by Redis's clock. nullopt on an I/O error (c->err says so) or an error reply.
+// now, by Redis's clock. nullopt on an error reply.
+// On a raw hiredis connection: nullopt on an I/O error too (c->err says so).
 std::optional<std::vector<std::string>> fetch_announced(redisContext* c);
+// Through the blocking client: I/O trouble throws redis::io_error (blocking_client.hpp).
+std::optional<std::vector<std::string>> fetch_announced(redis::blocking_client& r);
 
-}  // namespace tempest::detail
+}  // namespace tempest::answers

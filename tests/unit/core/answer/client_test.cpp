@@ -1,0 +1,247 @@
+// Unit tests of src/core/answer/client.*: answers::client and answers::collect against a real
+// loopback socket (a tiny answer endpoint in a thread, below): answers pipelined and
+// acknowledged, AUTH first, a refused answer, a hung endpoint, a refused connect, a bad address,
+// an idle connection the endpoint closed.
+#include "core/answer/client.hpp"
+
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace tempest {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A loopback answer endpoint: accepts connections one at a time and records every command it
+// reads. reply: +OK to each (-ERR unknown job to id "0"); silent: reads, never replies (a hung
+// front); close_after_reply: replies, then closes the connection (a front dropping idle ones).
+class endpoint {
+ public:
+  enum class mode { reply, silent, close_after_reply };
+
+  explicit endpoint(mode m) : mode_(m) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 8) != 0 ||
+        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      throw std::runtime_error("cannot listen on loopback");
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~endpoint() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::vector<std::string>> commands() {
+    std::lock_guard lock(mutex_);
+    return commands_;
+  }
+  int connections() const { return connections_; }
+
+ private:
+  // Waits up to 10 ms for fd to be readable; false when stopping.
+  bool readable(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    while (!stop_)
+      if (::poll(&p, 1, 10) > 0) return true;
+    return false;
+  }
+
+  void run() {
+    while (readable(listen_fd_)) {
+      int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      ++connections_;
+      serve(fd);
+      ::close(fd);
+    }
+  }
+
+  void serve(int fd) {
+    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(), redisReaderFree);
+    char buf[4096];
+    while (readable(fd)) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) return;
+      redisReaderFeed(reader.get(), buf, static_cast<std::size_t>(n));
+      void* raw = nullptr;
+      while (redisReaderGetReply(reader.get(), &raw) == REDIS_OK && raw) {
+        auto* r = static_cast<redisReply*>(raw);
+        std::vector<std::string> argv;
+        for (std::size_t i = 0; i < r->elements; ++i) argv.emplace_back(r->element[i]->str, r->element[i]->len);
+        freeReplyObject(r);
+        bool unknown = argv.size() == 3 && argv[1] == "0";
+        {
+          std::lock_guard lock(mutex_);
+          commands_.push_back(std::move(argv));
+        }
+        if (mode_ == mode::silent) continue;
+        const char* reply = unknown ? "-ERR unknown job\r\n" : "+OK\r\n";
+        if (::send(fd, reply, std::strlen(reply), MSG_NOSIGNAL) < 0) return;
+        if (mode_ == mode::close_after_reply) return;
+      }
+    }
+  }
+
+  const mode mode_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::mutex mutex_;
+  std::vector<std::vector<std::string>> commands_;  // guarded by mutex_
+  std::thread thread_;
+};
+
+// A port nothing listens on: bound, then closed.
+std::string closed_address() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+struct AnswerClient : ::testing::Test {
+  answers::limits limits{500ms, 500ms, 50ms, 1u << 20};
+  std::atomic<std::uint64_t> dropped{0};
+  std::vector<std::unique_ptr<answers::client>> clients;
+
+  answers::client& add(const std::string& address, const std::string& password = "") {
+    passwords.push_back(std::make_unique<std::string>(password));
+    clients.push_back(std::make_unique<answers::client>(address, *passwords.back(), 0, limits, dropped));
+    return *clients.back();
+  }
+  std::vector<std::unique_ptr<std::string>> passwords;  // each client keeps a reference
+};
+
+TEST_F(AnswerClient, PipelinesAnswersAndReadsTheirReplies) {
+  endpoint e(endpoint::mode::reply);
+  auto& c = add(e.address());
+  c.send("url", "41", "[200,{},\"a\"]", 41, true);
+  c.send("url", "42", "[200,{},\"b\"]", 42, false);  // leaves with collect
+  c.send("sse", "43", "[\"x\"]", 43, false);
+  EXPECT_EQ(c.pending(), 3u);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 0u);
+  using cmd = std::vector<std::string>;
+  EXPECT_EQ(e.commands(), (std::vector<cmd>{{"url", "41", "[200,{},\"a\"]"}, {"url", "42", "[200,{},\"b\"]"},
+                                            {"sse", "43", "[\"x\"]"}}));
+  EXPECT_EQ(e.connections(), 1);
+}
+
+TEST_F(AnswerClient, SendsAuthFirstWithAPassword) {
+  endpoint e(endpoint::mode::reply);
+  auto& c = add(e.address(), "s3cret");
+  c.send("url", "7", "[204,{},\"\"]", 7, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  auto got = e.commands();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0], (std::vector<std::string>{"AUTH", "s3cret"}));
+  EXPECT_EQ(got[1][1], "7");
+}
+
+TEST_F(AnswerClient, ARefusedAnswerIsAcknowledgedNotDropped) {
+  endpoint e(endpoint::mode::reply);
+  auto& c = add(e.address());
+  c.send("url", "0", "[200,{},\"late\"]", 0, true);  // the endpoint answers -ERR unknown job
+  c.send("url", "5", "[200,{},\"ok\"]", 5, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 0u);
+}
+
+TEST_F(AnswerClient, AHungEndpointIsDownAfterTheTimeout) {
+  endpoint e(endpoint::mode::silent);
+  auto& c = add(e.address());
+  c.send("url", "1", "[200,{},\"a\"]", 1, true);
+  c.send("url", "2", "[200,{},\"b\"]", 2, true);
+  auto t0 = std::chrono::steady_clock::now();
+  answers::collect(clients, false);  // waits at most the reply wait, then leaves them
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, limits.timeout);
+  EXPECT_EQ(c.pending(), 2u);
+  answers::collect(clients, true);  // at a stop: until done or down
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, limits.timeout);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 2u);
+  c.send("url", "3", "[200,{},\"c\"]", 3, true);  // down: left alone for 1 s
+  EXPECT_EQ(dropped, 3u);
+}
+
+TEST_F(AnswerClient, ARefusedConnectDropsTheAnswers) {
+  auto& c = add(closed_address());
+  c.send("url", "1", "[200,{},\"a\"]", 1, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 1u);
+}
+
+TEST_F(AnswerClient, ABadAddressDropsTheAnswers) {
+  auto& c = add("no port here");
+  c.send("url", "1", "[200,{},\"a\"]", 1, true);
+  c.send("url", "2", "[200,{},\"b\"]", 2, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 2u);
+}
+
+TEST_F(AnswerClient, ReconnectsWhenTheEndpointClosedAnIdleConnection) {
+  endpoint e(endpoint::mode::close_after_reply);
+  auto& c = add(e.address());
+  c.send("url", "1", "[200,{},\"a\"]", 1, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  std::this_thread::sleep_for(150ms);  // idle longer than the client's check interval
+  c.send("url", "2", "[200,{},\"b\"]", 2, true);
+  answers::collect(clients, true);
+  EXPECT_EQ(c.pending(), 0u);
+  EXPECT_EQ(dropped, 0u);
+  EXPECT_EQ(e.commands().size(), 2u);
+  EXPECT_EQ(e.connections(), 2);
+}
+
+TEST_F(AnswerClient, CollectsManyEndpointsWithOnePoll) {
+  limits.reply_wait = 500ms;  // room for the healthy one on a loaded machine
+  limits.timeout = 5s;
+  endpoint hung(endpoint::mode::silent), healthy(endpoint::mode::reply);
+  auto& h = add(hung.address());
+  auto& ok = add(healthy.address());
+  h.send("url", "1", "[200,{},\"a\"]", 1, true);
+  for (int i = 10; i < 20; ++i) ok.send("url", std::to_string(i), "[200,{},\"b\"]", i, true);
+  auto t0 = std::chrono::steady_clock::now();
+  answers::collect(clients, false);  // the hung one costs at most its reply wait
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, limits.timeout);
+  EXPECT_EQ(ok.pending(), 0u);
+  EXPECT_EQ(h.pending(), 1u);
+  EXPECT_EQ(dropped, 0u);
+}
+
+}  // namespace
+}  // namespace tempest
