@@ -52,23 +52,19 @@ std::runtime_error redis_failure(redisContext* c, std::string_view what) {
 }
 
 // The answer for a job that is not safe to retry, queued on a connection to its respond_to
-// (an answers::client; written and acknowledged by answers::collect) when that is
-// announced or allowed (targets: read once per reap, see core/answer/targets.hpp).
+// (an answers::pool; written and acknowledged by its collect) when that is announced or allowed
+// (targets: read once per reap, see core/answer/targets.hpp).
 struct unsafe_answers {
-  const reap_options& o;
-  answers::limits limits;  // from o: answer_connect_timeout, answer_timeout (also the reply wait), 64 MiB
+  // Limits from o: answer_connect_timeout, answer_timeout (also the reply wait), 64 MiB.
+  explicit unsafe_answers(const reap_options& o)
+      : clients(o.answer_password, -1, {o.answer_connect_timeout, o.answer_timeout, o.answer_timeout, 64u << 20},
+                dropped) {}
   std::atomic<std::uint64_t> dropped{0};
-  std::vector<std::unique_ptr<answers::client>> conns;
+  answers::pool clients;
 
-  answers::client& conn_for(const std::string& respond_to) {
-    for (auto& c : conns)
-      if (c->key() == respond_to) return *c;
-    conns.push_back(std::make_unique<answers::client>(respond_to, o.answer_password, -1, limits, dropped));
-    return *conns.back();
-  }
-  // Until each is acknowledged or its endpoint is down (at most limits.timeout).
+  // Until each is acknowledged or its endpoint is down (at most o.answer_timeout).
   void finish() {
-    answers::collect(conns, true);
+    clients.collect(true);
     if (auto n = dropped.exchange(0)) logger().warn("{} answers 502 (not safe to retry) could not be delivered", n);
   }
 };
@@ -90,7 +86,7 @@ bool send_unsafe_answer(std::string_view payload, const answers::targets& target
   std::string action(payload_action(payload));
   if (action.empty()) action = "url";
   std::string id_text = std::to_string(id);
-  out.conn_for(respond_to).send(action, id_text, unsafe_retry_answer(action), id, true);
+  out.clients.get(respond_to).send(action, id_text, unsafe_retry_answer(action), id, true);
   return true;
 }
 
@@ -248,7 +244,7 @@ reap_result reap_dead_workers(redisContext* c, const reap_options& o) {
       targets.emplace(o.answer_allow);
       targets->update(answers::fetch_announced(c), answers::targets::clock::now());
     }
-    unsafe_answers answers{o, {o.answer_connect_timeout, o.answer_timeout, o.answer_timeout, 64u << 20}, {0}, {}};
+    unsafe_answers answers(o);
     for (std::size_t i = 2; i < r->elements; ++i) {
       send_unsafe_answer(reply_text(r->element[i]), *targets, answers);
       ++result.answered_unsafe;

@@ -23,8 +23,8 @@
 //            during the batch: one poll() over all answer connections, waiting for each at
 //            most --answer-reply-wait (core/answer/client.hpp: a hung front never stalls the others)
 //
-// Answer connections (answers::client, core/answer/client.hpp, with their states): one per
-// front per lane, cached.
+// Answer connections (an answers::pool of answers::client, core/answer/client.hpp, with their
+// states): one per front per lane, cached.
 // Redis connection: lost -> logged once, reconnected with backoff 100 ms doubling to 500 ms;
 // AUTH or SELECT refused -> fatal (run() returns 1).
 // worker::publisher(): a thread_local tempest::publisher on --redis (src/worker/publisher.cpp),
@@ -75,7 +75,6 @@ constexpr auto connect_timeout = 2s;
 constexpr auto backoff_min = 100ms;
 constexpr auto backoff_max = 500ms;  // back to work within ~0.5 s of Redis returning
 constexpr std::chrono::microseconds answer_flush_delay{500};  // see worker_lane::send_answer
-constexpr std::size_t max_answer_conns = 64;      // per lane
 constexpr std::size_t arena_size = 16 * 1024;     // first block of each job's JSON arena
 
 std::int64_t unix_now_ms() {
@@ -126,8 +125,10 @@ class worker_lane final : public answer_sink, public cancel_probe {
         watch_(reliable_ ? std::make_unique<queue_watch>(ep_, w.options_.queue, bell_, queue_keys::wake(id_), index)
                          : nullptr),
         targets_(w.options_.answer_allow),
-        answer_limits_{w.options_.answer_connect_timeout, w.options_.answer_timeout, w.options_.answer_reply_wait,
-                       w.options_.answer_buffer},
+        answers_(w.options_.answer_password, index,
+                 {w.options_.answer_connect_timeout, w.options_.answer_timeout, w.options_.answer_reply_wait,
+                  w.options_.answer_buffer},
+                 w.dropped_answers_),
         arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
 
   void run() {
@@ -141,9 +142,9 @@ class worker_lane final : public answer_sink, public cancel_probe {
         handle(batch_[i]);
         if (reliable_) complete(i);
       }
-      answers::collect(conns_, false);
+      answers_.collect(false);
     }
-    answers::collect(conns_, true);  // at a stop: until answered, or down
+    answers_.collect(true);  // at a stop: until answered, or down
     if (reliable_) release_processing();
   }
 
@@ -169,7 +170,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   void send_answer(const job& j, std::string_view json) override {
     char buf[24];
     bool flush_now = batch_.size() <= 1 || clock_type::now() - batch_started_ > answer_flush_delay;
-    conn_for(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id(), flush_now);
+    answers_.get(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id(), flush_now);
   }
 
  private:
@@ -354,7 +355,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
 
   void complete(std::size_t i) {
     if (i + 1 >= batch_.size() || clock_type::now() - batch_started_ <= answer_flush_delay) return;
-    for (auto& c : conns_) c->flush_out();  // the answer is out before the job leaves processing
+    answers_.flush_out();  // the answer is out before the job leaves processing
     detail::append_command(redis_.get(), {"LREM", processing_, "1", entries_[i]});
     ++pending_replies_;
     if (!detail::flush_output(redis_.get())) return redis_lost();
@@ -507,21 +508,6 @@ class worker_lane final : public answer_sink, public cancel_probe {
     return false;
   }
 
-  // ---- answer connections -----------------------------------------------------------------
-
-  answers::client& conn_for(std::string_view respond_to) {
-    if (last_conn_ && last_conn_->key() == respond_to) return *last_conn_;
-    for (auto& c : conns_)
-      if (c->key() == respond_to) return *(last_conn_ = c.get());
-    if (conns_.size() >= max_answer_conns) {  // many fronts came and went: forget an idle one
-      auto idle = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->pending() == 0; });
-      if (idle != conns_.end()) conns_.erase(idle);
-    }
-    conns_.push_back(std::make_unique<answers::client>(std::string(respond_to), w_.options_.answer_password, index_,
-                                                       answer_limits_, w_.dropped_answers_));
-    return *(last_conn_ = conns_.back().get());
-  }
-
   worker& w_;
   const int index_;                  // lane number, "w<index>" in logs
   const redis_endpoint ep_;
@@ -545,13 +531,11 @@ class worker_lane final : public answer_sink, public cancel_probe {
   bool pop_error_logged_ = false;
   std::vector<reply_ptr> replies_;   // the replies that hold the current batch
   std::vector<std::string_view> batch_;
-  std::vector<std::unique_ptr<answers::client>> conns_;
-  answers::client* last_conn_ = nullptr;  // most jobs of a batch come from the same front
   clock_type::time_point batch_started_{};  // when the current batch was taken
   std::vector<std::string> unknown_actions_;  // warned about once each
   std::unique_ptr<queue_watch> watch_;  // reliable mode: the wait when no job is there
   answers::targets targets_;         // which respond_to this lane answers
-  const answers::limits answer_limits_;  // --answer-connect-timeout and the like
+  answers::pool answers_;            // one answer connection per front (--answer-connect-timeout ...)
   clock_type::time_point untrusted_logged_at_{};  // the last "neither announced nor allowed" line
   std::uint64_t untrusted_unlogged_ = 0;          // such drops since that line
   // Per-job scratch, reused so that a typical job costs no heap allocation.

@@ -1,4 +1,4 @@
-// answers::client and answers::collect: the states and their transitions (see client.hpp).
+// answers::client (the states and their transitions) and answers::pool (see client.hpp).
 #include "core/answer/client.hpp"
 
 #include <hiredis/hiredis.h>
@@ -85,7 +85,7 @@ void client::flush_out() {
   if (fd_ >= 0 && out_off_ < out_.size()) write_some();
 }
 
-// ---- for collect() --------------------------------------------------------------------------
+// ---- for pool::collect() --------------------------------------------------------------------------
 
 void client::expire(clock_type::time_point now) {
   if (fd_ < 0) return;
@@ -321,7 +321,23 @@ void client::log_refused(std::int64_t id, std::string_view err) {
 
 // ---- all of a lane's clients at once --------------------------------------------------------
 
-void collect(std::vector<std::unique_ptr<client>>& clients, bool final) {
+client& pool::get(std::string_view respond_to) {
+  if (last_ && last_->key() == respond_to) return *last_;
+  for (auto& c : clients_)
+    if (c->key() == respond_to) return *(last_ = c.get());
+  if (clients_.size() >= max_clients) {  // many fronts came and went: forget an idle one
+    auto idle = std::find_if(clients_.begin(), clients_.end(), [](const auto& c) { return c->pending() == 0; });
+    if (idle != clients_.end()) clients_.erase(idle);
+  }
+  clients_.push_back(std::make_unique<client>(std::string(respond_to), password_, lane_, limits_, dropped_));
+  return *(last_ = clients_.back().get());
+}
+
+void pool::flush_out() {
+  for (auto& c : clients_) c->flush_out();
+}
+
+void pool::collect(bool final) {
   std::vector<pollfd> fds;
   std::vector<client*> polled;
   for (;;) {
@@ -330,7 +346,7 @@ void collect(std::vector<std::unique_ptr<client>>& clients, bool final) {
     fds.clear();
     polled.clear();
     bool waiting = false;
-    for (auto& c : clients) {
+    for (auto& c : clients_) {
       c->flush_out();
       c->expire(now);
       short e = c->events();

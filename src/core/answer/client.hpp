@@ -3,14 +3,14 @@
 // the job loop's lanes (src/worker/worker.cpp, one cached client per front per lane) and by the
 // reaper's 502 answers for jobs not safe to retry (src/worker/reliable.cpp). Nothing else sends
 // answers. All its I/O is non-blocking, so that a hung or slow endpoint never stalls the lane's
-// jobs for the others: answers::collect polls every open client at once (client.cpp).
+// jobs for the others: a pool (one client per respond_to) polls all its clients at once.
 // (The namespace is `answers`: `tempest::answer` is the handler's class, include/tempest/worker.hpp.)
 //
-//   answers::limits l{connect_timeout, timeout, reply_wait, buffer_bytes};
-//   answers::client c("127.0.0.1:7001", password, lane, l, dropped_counter);
+//   answers::pool p(password, lane, {connect_timeout, timeout, reply_wait, buffer_bytes}, dropped);
+//   answers::client& c = p.get("127.0.0.1:7001");   // the respond_to's client, made on first use
 //   c.send("url", "42", "[200,{},\"hi\"]", 42, flush_now);   // queued, written now or later
-//   c.flush_out();                                           // write what the socket takes
-//   answers::collect(clients, false);                        // poll all: write, read replies
+//   p.flush_out();      // write what the sockets take
+//   p.collect(false);   // poll all: write, read replies (true: until each is done or down)
 //
 // States (all transitions in client.cpp; "down" drops the queued answers: their requests get 504
 // at the front, counted in `dropped` (worker::dropped_answers()), warned about at most every 10 s
@@ -56,19 +56,12 @@ struct limits {
   std::size_t buffer_bytes = 8u << 20;         // unacknowledged answers per connection
 };
 
-class client;
-
-// Writes the queued answers of every client and reads their replies with one poll() over all of
-// them, waiting for each at most until its reply wait is over (final: until each is done or
-// down, at a stop or at the end of a reap). Replies not in by then are collected with a later call.
-void collect(std::vector<std::unique_ptr<client>>& clients, bool final);
-
 class client {
  public:
   using clock_type = std::chrono::steady_clock;
 
   // key: the job's respond_to ("host:port" or "[v6]:port"). password, limits and dropped are
-  // the caller's and must outlive the client. lane: for the log lines ("[w<lane>]").
+  // the caller's (the pool's) and must outlive the client. lane: for the log lines ("[w<lane>]").
   client(std::string key, const std::string& password, int lane, const limits& l,
          std::atomic<std::uint64_t>& dropped);
   ~client();
@@ -79,13 +72,13 @@ class client {
   std::size_t pending() const { return pending_.size(); }
 
   // Queues `<action> <id> <json>` and, with flush_now, writes it at once (as far as the socket
-  // takes it); otherwise it leaves with the next flush_out() or collect().
+  // takes it); otherwise it leaves with the next flush_out() or pool::collect().
   void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id, bool flush_now);
   // Writes what send() queued without flush_now, as far as the socket takes it.
   void flush_out();
 
  private:
-  friend void collect(std::vector<std::unique_ptr<client>>& clients, bool final);
+  friend class pool;
 
   struct command_free {
     void operator()(char* c) const;
@@ -100,7 +93,7 @@ class client {
     clock_type::time_point queued_at;
   };
 
-  // For collect().
+  // For pool::collect().
   void expire(clock_type::time_point now);  // down when its connect or an answer is overdue
   short events() const;                     // the poll events it waits for (0: none)
   int fd() const { return fd_; }
@@ -146,6 +139,36 @@ class client {
   std::uint64_t down_since_log_ = 0;         // outages since that line
   clock_type::time_point last_warning_{};    // refused answers are warned about once a second
   std::uint64_t suppressed_warnings_ = 0;
+};
+
+// The clients of one lane (or of one reap): one per respond_to, created on first use, at most
+// max_clients (beyond, an idle one is forgotten: many fronts came and went).
+class pool {
+ public:
+  static constexpr std::size_t max_clients = 64;
+
+  // password and dropped are the caller's and must outlive the pool.
+  pool(const std::string& password, int lane, limits l, std::atomic<std::uint64_t>& dropped)
+      : password_(password), lane_(lane), limits_(l), dropped_(dropped) {}
+  pool(const pool&) = delete;  // the clients hold references to limits_
+  pool& operator=(const pool&) = delete;
+
+  client& get(std::string_view respond_to);
+  // Writes what each client queued without flush_now.
+  void flush_out();
+  // Writes the queued answers of every client and reads their replies with one poll() over all
+  // of them, waiting for each at most until its reply wait is over (final: until each is done or
+  // down, at a stop or at the end of a reap). Replies not in by then are collected with a later
+  // call.
+  void collect(bool final);
+
+ private:
+  const std::string& password_;
+  const int lane_;
+  const limits limits_;
+  std::atomic<std::uint64_t>& dropped_;
+  std::vector<std::unique_ptr<client>> clients_;
+  client* last_ = nullptr;  // most jobs of a batch come from the same front
 };
 
 }  // namespace tempest::answers

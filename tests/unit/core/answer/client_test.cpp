@@ -1,4 +1,4 @@
-// Unit tests of src/core/answer/client.*: answers::client and answers::collect against a real
+// Unit tests of src/core/answer/client.*: answers::client and answers::pool against a real
 // loopback socket (a tiny answer endpoint in a thread, below): answers pipelined and
 // acknowledged, AUTH first, a refused answer, a hung endpoint, a refused connect, a bad address,
 // an idle connection the endpoint closed.
@@ -17,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -129,25 +130,34 @@ std::string closed_address() {
 
 struct AnswerClient : ::testing::Test {
   answers::limits limits{500ms, 500ms, 50ms, 1u << 20};
+  std::string password;
   std::atomic<std::uint64_t> dropped{0};
-  std::vector<std::unique_ptr<answers::client>> clients;
+  std::optional<answers::pool> clients;
 
-  answers::client& add(const std::string& address, const std::string& password = "") {
-    passwords.push_back(std::make_unique<std::string>(password));
-    clients.push_back(std::make_unique<answers::client>(address, *passwords.back(), 0, limits, dropped));
-    return *clients.back();
+  // The pool, made on first use with the limits and password set until then.
+  answers::pool& pool() {
+    if (!clients) clients.emplace(password, 0, limits, dropped);
+    return *clients;
   }
-  std::vector<std::unique_ptr<std::string>> passwords;  // each client keeps a reference
 };
+
+TEST_F(AnswerClient, ThePoolKeepsOneClientPerRespondTo) {
+  auto& a = pool().get("127.0.0.1:1");
+  EXPECT_EQ(&pool().get("127.0.0.1:1"), &a);
+  auto& b = pool().get("127.0.0.1:2");
+  EXPECT_NE(&b, &a);
+  EXPECT_EQ(b.key(), "127.0.0.1:2");
+  EXPECT_EQ(&pool().get("127.0.0.1:1"), &a);
+}
 
 TEST_F(AnswerClient, PipelinesAnswersAndReadsTheirReplies) {
   endpoint e(endpoint::mode::reply);
-  auto& c = add(e.address());
+  auto& c = pool().get(e.address());
   c.send("url", "41", "[200,{},\"a\"]", 41, true);
   c.send("url", "42", "[200,{},\"b\"]", 42, false);  // leaves with collect
   c.send("sse", "43", "[\"x\"]", 43, false);
   EXPECT_EQ(c.pending(), 3u);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 0u);
   using cmd = std::vector<std::string>;
@@ -158,9 +168,10 @@ TEST_F(AnswerClient, PipelinesAnswersAndReadsTheirReplies) {
 
 TEST_F(AnswerClient, SendsAuthFirstWithAPassword) {
   endpoint e(endpoint::mode::reply);
-  auto& c = add(e.address(), "s3cret");
+  password = "s3cret";
+  auto& c = pool().get(e.address());
   c.send("url", "7", "[204,{},\"\"]", 7, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   auto got = e.commands();
   ASSERT_EQ(got.size(), 2u);
@@ -170,24 +181,24 @@ TEST_F(AnswerClient, SendsAuthFirstWithAPassword) {
 
 TEST_F(AnswerClient, ARefusedAnswerIsAcknowledgedNotDropped) {
   endpoint e(endpoint::mode::reply);
-  auto& c = add(e.address());
+  auto& c = pool().get(e.address());
   c.send("url", "0", "[200,{},\"late\"]", 0, true);  // the endpoint answers -ERR unknown job
   c.send("url", "5", "[200,{},\"ok\"]", 5, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 0u);
 }
 
 TEST_F(AnswerClient, AHungEndpointIsDownAfterTheTimeout) {
   endpoint e(endpoint::mode::silent);
-  auto& c = add(e.address());
+  auto& c = pool().get(e.address());
   c.send("url", "1", "[200,{},\"a\"]", 1, true);
   c.send("url", "2", "[200,{},\"b\"]", 2, true);
   auto t0 = std::chrono::steady_clock::now();
-  answers::collect(clients, false);  // waits at most the reply wait, then leaves them
+  pool().collect(false);  // waits at most the reply wait, then leaves them
   EXPECT_LT(std::chrono::steady_clock::now() - t0, limits.timeout);
   EXPECT_EQ(c.pending(), 2u);
-  answers::collect(clients, true);  // at a stop: until done or down
+  pool().collect(true);  // at a stop: until done or down
   EXPECT_GE(std::chrono::steady_clock::now() - t0, limits.timeout);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 2u);
@@ -196,31 +207,31 @@ TEST_F(AnswerClient, AHungEndpointIsDownAfterTheTimeout) {
 }
 
 TEST_F(AnswerClient, ARefusedConnectDropsTheAnswers) {
-  auto& c = add(closed_address());
+  auto& c = pool().get(closed_address());
   c.send("url", "1", "[200,{},\"a\"]", 1, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 1u);
 }
 
 TEST_F(AnswerClient, ABadAddressDropsTheAnswers) {
-  auto& c = add("no port here");
+  auto& c = pool().get("no port here");
   c.send("url", "1", "[200,{},\"a\"]", 1, true);
   c.send("url", "2", "[200,{},\"b\"]", 2, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 2u);
 }
 
 TEST_F(AnswerClient, ReconnectsWhenTheEndpointClosedAnIdleConnection) {
   endpoint e(endpoint::mode::close_after_reply);
-  auto& c = add(e.address());
+  auto& c = pool().get(e.address());
   c.send("url", "1", "[200,{},\"a\"]", 1, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   std::this_thread::sleep_for(150ms);  // idle longer than the client's check interval
   c.send("url", "2", "[200,{},\"b\"]", 2, true);
-  answers::collect(clients, true);
+  pool().collect(true);
   EXPECT_EQ(c.pending(), 0u);
   EXPECT_EQ(dropped, 0u);
   EXPECT_EQ(e.commands().size(), 2u);
@@ -231,12 +242,12 @@ TEST_F(AnswerClient, CollectsManyEndpointsWithOnePoll) {
   limits.reply_wait = 500ms;  // room for the healthy one on a loaded machine
   limits.timeout = 5s;
   endpoint hung(endpoint::mode::silent), healthy(endpoint::mode::reply);
-  auto& h = add(hung.address());
-  auto& ok = add(healthy.address());
+  auto& h = pool().get(hung.address());
+  auto& ok = pool().get(healthy.address());
   h.send("url", "1", "[200,{},\"a\"]", 1, true);
   for (int i = 10; i < 20; ++i) ok.send("url", std::to_string(i), "[200,{},\"b\"]", i, true);
   auto t0 = std::chrono::steady_clock::now();
-  answers::collect(clients, false);  // the hung one costs at most its reply wait
+  pool().collect(false);  // the hung one costs at most its reply wait
   EXPECT_LT(std::chrono::steady_clock::now() - t0, limits.timeout);
   EXPECT_EQ(ok.pending(), 0u);
   EXPECT_EQ(h.pending(), 1u);
