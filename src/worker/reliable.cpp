@@ -9,9 +9,6 @@
 //            respond_to is announced in tempest:fronts (read once per reap) or allowed
 //   dead     LRANGE <queue>:dead 0 -1, each record parsed with Boost.JSON
 //   retry    EVALSHA retry_script
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <fmt/format.h>

@@ -32,10 +32,6 @@
 //
 // If you change the answer command, change src/front/answer_endpoint.cpp (and core/answer/client.cpp) too.
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parser.hpp>
@@ -48,7 +44,6 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <deque>
 #include <memory>
 #include <thread>
 
