@@ -1,5 +1,5 @@
 """A hung answer endpoint must not stall a worker lane (issue 7, item 3; docs/security.md,
-src/worker/answer_conn.hpp). One lane answers two endpoints, jobs alternating between them:
+src/core/answer/client.hpp). One lane answers two endpoints, jobs alternating between them:
 A is hung (a listener that accepts and never reads nor replies, so that the large answers sent
 there fill its buffers; or one whose backlog is full, so that connecting never completes), B is
 a real front. Every request to B must be answered promptly, A's answers are dropped and counted
