@@ -11,6 +11,7 @@
 // client connected, and after the failure the client reconnects (AUTH and SELECT again) and
 // commands succeed.
 #include "core/redis/async_client.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "core/redis_url.hpp"
 #include "redis_server.hpp"
 
@@ -202,4 +203,36 @@ TEST(async_client, survives_a_failure_at_every_io_step) {
   EXPECT_EQ(fail_each_step(redis, "connect"), 2u) << "the first connect and the reconnect after QUIT";
   EXPECT_GE(fail_each_step(redis, "write"), 7u);  // AUTH+SELECT twice, 3 INCR, the batch, QUIT, INCR
   EXPECT_GE(fail_each_step(redis, "read"), 5u);   // replies coalesce: the count varies a little
+}
+
+// Pub/sub mode: on_connect subscribes again after each connection, so messages published after a
+// reconnect arrive; the AUTH reply goes to the push handler like everything else.
+TEST(async_client, pubsub_resubscribes_from_on_connect_after_a_reconnect) {
+  test::redis_server redis({"--requirepass", std::string(password)});
+  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  fixture f(redis);
+  std::vector<std::string> messages;
+  std::size_t subscribed = 0;
+  f.client->on_push([&](resp_value v) {
+    if (v.elements.size() != 3) return;  // +OK of AUTH
+    if (v.elements[0].str == "subscribe") ++subscribed;
+    if (v.elements[0].str == "message") messages.push_back(v.elements[2].str);
+  });
+  f.client->on_connect([&] {
+    ++f.connects;
+    f.client->send_push(format_command({"SUBSCRIBE", "news"}));
+  });
+  f.client->start();
+  redis::blocking_client publisher(parse_redis_url(redis.url(password)));
+  ASSERT_TRUE(run_until(f.ioc, [&] { return subscribed == 1; }));
+  publisher.command({"PUBLISH", "news", "one"});
+  ASSERT_TRUE(run_until(f.ioc, [&] { return messages.size() == 1; }));
+  EXPECT_EQ(publisher.command({"CLIENT", "KILL", "TYPE", "pubsub"})->integer, 1);
+  ASSERT_TRUE(run_until(f.ioc, [&] { return subscribed == 2; })) << "not subscribed again";
+  publisher.command({"PUBLISH", "news", "two"});
+  ASSERT_TRUE(run_until(f.ioc, [&] { return messages.size() == 2; }));
+  EXPECT_EQ(messages, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(f.connects, 2u);
+  EXPECT_EQ(f.disconnects, 1u);
+  f.stop();
 }
