@@ -23,6 +23,8 @@
 #include <memory>
 #include <vector>
 
+#include <unistd.h>
+
 using namespace tempest;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -151,6 +153,22 @@ TEST(async_client, commands_and_pipelines_against_a_real_redis) {
   EXPECT_EQ(f.client->reconnects(), 1u);
   f.stop();
   l.expect_each_exactly_once();
+}
+
+TEST(async_client, connects_over_a_unix_socket) {
+  std::string path = "/tmp/tempest-unit-async-" + std::to_string(::getpid()) + ".sock";
+  test::redis_server redis({"--unixsocket", path, "--unixsocketperm", "700"});
+  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  asio::io_context ioc;
+  auto client = std::make_shared<redis::async_client>(ioc.get_executor(), parse_redis_url("unix:" + path + "?db=4"), "unix");
+  client->start();
+  ASSERT_TRUE(run_until(ioc, [&] { return client->connected(); }));
+  ledger l;
+  client->send(format_command({"CLIENT", "INFO"}), l.expect_one());
+  ASSERT_TRUE(run_until(ioc, [&] { return l.all_answered(); }));
+  EXPECT_NE(l.replies[0].str.find(" db=4 "), std::string::npos) << l.replies[0].str;
+  EXPECT_NE(l.replies[0].str.find("laddr=" + path), std::string::npos) << l.replies[0].str;
+  client->stop();
 }
 
 TEST(async_client, fails_fast_while_disconnected_and_stop_aborts_the_waiting) {

@@ -9,6 +9,8 @@
 
 #include <chrono>
 
+#include <unistd.h>
+
 using namespace tempest;
 using namespace std::chrono_literals;
 using redis::blocking_client;
@@ -42,6 +44,16 @@ TEST(blocking_client, auth_and_select_from_the_url) {
   EXPECT_EQ(zero.command({"EXISTS", "k"})->integer, 0);
   EXPECT_EQ(r.command({"EXISTS", "k"})->integer, 1);
   EXPECT_EQ(r.name().find(password), std::string::npos) << "the name shows the password";
+}
+
+TEST(blocking_client, unix_socket_with_db_in_the_query) {
+  std::string path = "/tmp/tempest-unit-" + std::to_string(::getpid()) + ".sock";
+  test::redis_server redis({"--unixsocket", path, "--unixsocketperm", "700"});
+  REQUIRE_REDIS(redis);
+  blocking_client r(parse_redis_url("unix:" + path + "?db=2"));
+  auto info = r.command({"CLIENT", "INFO"});
+  EXPECT_NE(str(info).find(" db=2 "), std::string::npos) << str(info);
+  EXPECT_NE(str(info).find("laddr=" + path), std::string::npos) << str(info);
 }
 
 TEST(blocking_client, refused_auth_or_select_throws_refused) {

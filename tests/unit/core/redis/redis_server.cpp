@@ -63,26 +63,42 @@ redis_server::redis_server(std::vector<std::string> extra_args) : port_(free_loo
     ::execv(redis_server_bin, argv.data());
     ::_exit(127);
   }
+  for (std::size_t i = 0; i + 1 < extra_args.size(); ++i)
+    if (extra_args[i] == "--unixsocket") unix_path_ = extra_args[i + 1];
+  if (wait_ready()) return;
+  stop();
+  ADD_FAILURE() << redis_server_bin << " did not start on port " << port_;
+}
+
+bool redis_server::wait_ready() const {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!accepts(port_)) {
+  while (!accepts(port_) || (!unix_path_.empty() && ::access(unix_path_.c_str(), F_OK) != 0)) {
     int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_ || std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
+    if (::waitpid(pid_, &status, WNOHANG) == pid_ || std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// SIGTERM, SIGKILL when it is still there after 2 s; the unix socket file is removed.
+void redis_server::stop() {
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) != 0) {  // reaped (or not our child): the pid is gone
       pid_ = -1;
-      ADD_FAILURE() << redis_server_bin << " did not start on port " << port_;
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
 }
 
-redis_server::~redis_server() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
-}
+redis_server::~redis_server() { stop(); }
 
 std::string redis_server::url(std::string_view password, int db) const {
   std::string u = "redis://";

@@ -1,5 +1,6 @@
 // A real /usr/bin/redis-server for the unit tests of src/core/redis/: started on a free loopback
-// port (no persistence), killed by the destructor. The C++ twin of tests/support/harness.py's
+// port (no persistence), with its unix socket too when the arguments ask for one; stopped by the
+// destructor. The C++ twin of tests/support/harness.py's
 // RedisServer.
 //
 //   redis_server redis({"--requirepass", "pw"});   // extra redis-server arguments
@@ -32,8 +33,12 @@ class redis_server {
   std::string url(std::string_view password = "", int db = 0) const;
 
  private:
+  bool wait_ready() const;
+  void stop();
+
   std::uint16_t port_;
   pid_t pid_ = -1;
+  std::string unix_path_;  // "--unixsocket" of the arguments, if any
 };
 
 }  // namespace tempest::test
