@@ -1,3 +1,4 @@
+// The front's asynchronous Redis client (API, guarantees and the test seam: async_client.hpp).
 #include "core/redis/async_client.hpp"
 
 #include "core/log.hpp"
@@ -53,6 +54,10 @@ void async_client::do_connect() {
   auto on_done = [this, self](error_code ec) {
     timer_.cancel();
     if (state_ == state::stopped) return;
+    if (injected(ec, "connect")) {
+      error_code ignored;
+      socket_.close(ignored);
+    }
     if (ec) {
       if (!logged_down_) {
         log_->warn("{}: cannot connect to {}: {} (retrying every {} ms at most)", name_, ep_.to_string(),
@@ -156,7 +161,7 @@ void async_client::do_write() {
     write_in_flight_ = false;
     writing_.clear();
     if (state_ != state::connected) return;
-    if (ec) return fail(ec, "write");
+    if (ec || injected(ec, "write")) return fail(ec, "write");
     do_write();
   });
 }
@@ -165,7 +170,7 @@ void async_client::do_read() {
   auto self = shared_from_this();
   socket_.async_read_some(asio::buffer(read_buf_.get(), read_chunk), [this, self, gen = gen_](error_code ec, std::size_t n) {
     if (gen != gen_ || state_ != state::connected) return;
-    if (ec) return fail(ec, "read");
+    if (ec || injected(ec, "read")) return fail(ec, "read");
     reader_->feed(read_buf_.get(), n);
     while (auto v = reader_->next()) {
       if (push_) {
