@@ -52,6 +52,7 @@
 #include "core/redis_url.hpp"
 #include "core/answer/client.hpp"
 #include "core/answer/targets.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/queue_watch.hpp"
@@ -87,23 +88,8 @@ spdlog::logger& logger() {
   return *l;
 }
 
-using detail::context_ptr;
-using detail::reply_ptr;
-using detail::reply_text;
+using redis::text;
 using answers::fetch_announced;
-
-timeval to_timeval(std::chrono::milliseconds d) {
-  return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
-}
-
-// A command through hiredis (blocking). nullptr on an I/O error (c->errstr says which).
-reply_ptr command(redisContext* c, std::initializer_list<std::string_view> args) {
-  const char* argv[12];
-  std::size_t lens[12];
-  int n = 0;
-  for (auto a : args) { argv[n] = a.data(); lens[n] = a.size(); ++n; }
-  return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
-}
 
 }  // namespace
 
@@ -113,10 +99,11 @@ namespace detail {
 class worker_lane final : public answer_sink, public cancel_probe {
  public:
   worker_lane(worker& w, int index, redis_endpoint ep, std::string id)
-      : w_(w), index_(index), ep_(std::move(ep)), batch_text_(std::to_string(w.options_.batch)),
+      : w_(w), index_(index), ep_(std::move(ep)), redis_(ep_, {connect_timeout, redis_io_timeout}),
+        batch_text_(std::to_string(w.options_.batch)),
         lists_(queue_keys::lists(w.options_.queue)), reliable_(!id.empty()), id_(std::move(id)),
         processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
-        bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())),
+        bell_(queue_keys::bell(w.options_.queue)), ttl_text_(std::to_string(w.options_.heartbeat_ttl.count())), take_{"take", take_script, {}},
         watch_(reliable_ ? std::make_unique<queue_watch>(ep_, w.options_.queue, bell_, queue_keys::wake(id_), index)
                          : nullptr),
         targets_(w.options_.answer_allow),
@@ -124,13 +111,18 @@ class worker_lane final : public answer_sink, public cancel_probe {
                  {w.options_.answer_connect_timeout, w.options_.answer_timeout, w.options_.answer_reply_wait,
                   w.options_.answer_buffer},
                  w.dropped_answers_),
-        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_) {}
+        arena_(arena_size), parser_({}, {}, parser_temp_, sizeof parser_temp_), probe_redis_(ep_, {2s, 2s}) {}
 
   void run() {
     while (!w_.stopping()) {
-      if (!redis_ && !connect_redis()) break;
-      if (reliable_) take();
-      else pop();
+      if (!redis_.connected() && !connect_redis()) break;
+      try {
+        if (reliable_) take();
+        else pop();
+      } catch (const redis::io_error& e) {
+        redis_lost(e);
+        continue;
+      }
       batch_started_ = clock_type::now();
       // Jobs already taken are always handled and answered, even when a stop came meanwhile.
       for (std::size_t i = 0; i < batch_.size(); ++i) {
@@ -147,15 +139,14 @@ class worker_lane final : public answer_sink, public cancel_probe {
   // own, made on first use: the lane's main connection may have replies pending.
   bool is_cancelled(std::string_view respond_to, std::int64_t id) const override {
     try {
-      if (!probe_redis_) probe_redis_ = detail::connect_blocking(ep_, std::chrono::seconds(2));
       char buf[24];
-      auto r = command(probe_redis_.get(),
-                       {"HEXISTS", queue_keys::cancelled, queue_keys::cancel_field(respond_to, format_job_id(id, buf))});
-      if (r && r->type == REDIS_REPLY_INTEGER) return r->integer == 1;
+      auto r = probe_redis_.command(
+          {"HEXISTS", queue_keys::cancelled, queue_keys::cancel_field(respond_to, format_job_id(id, buf))});
+      if (r->type == REDIS_REPLY_INTEGER) return r->integer == 1;
     } catch (const std::exception& e) {
       logger().debug("[w{}] cannot ask Redis whether job {} was cancelled: {}", index_, id, e.what());
     }
-    probe_redis_.reset();
+    probe_redis_.close();
     return false;
   }
 
@@ -171,62 +162,35 @@ class worker_lane final : public answer_sink, public cancel_probe {
  private:
   // ---- Redis ------------------------------------------------------------------------------
 
+  // Connects (AUTH, SELECT) until it works or a stop; false at a stop or when Redis refused
+  // AUTH or SELECT (fatal: run() returns 1).
   bool connect_redis() {
     while (!w_.stopping()) {
-      context_ptr c(ep_.is_unix() ? redisConnectUnixWithTimeout(ep_.unix_path.c_str(), to_timeval(connect_timeout))
-                                  : redisConnectWithTimeout(ep_.host.c_str(), ep_.port, to_timeval(connect_timeout)));
-      const char* why = !c ? "out of memory" : c->errstr;
-      if (c && !c->err) {
-        redisSetTimeout(c.get(), to_timeval(redis_io_timeout));
-        int setup = setup_redis(c.get());
-        if (setup < 0) {
-          w_.fatal_.store(true);
-          w_.stop();
-          return false;
-        }
-        if (setup > 0) {
-          redis_ = std::move(c);
-          if (redis_down_logged_) logger().info("[w{}] connected to Redis at {} again", index_, ep_.to_string());
-          else logger().debug("[w{}] connected to Redis at {}", index_, ep_.to_string());
-          redis_down_logged_ = false;
-          backoff_ = backoff_min;
-          return true;
-        }
+      try {
+        redis_.connect();
+        if (redis_down_logged_) logger().info("[w{}] connected to Redis at {} again", index_, redis_.name());
+        else logger().debug("[w{}] connected to Redis at {}", index_, redis_.name());
+        redis_down_logged_ = false;
+        backoff_ = backoff_min;
+        return true;
+      } catch (const redis::refused& e) {
+        logger().error("[w{}] {}", index_, e.what());
+        w_.fatal_.store(true);
+        w_.stop();
+        return false;
+      } catch (const redis::io_error& e) {
+        if (!redis_down_logged_) logger().warn("[w{}] {}; retrying", index_, e.what());
+        redis_down_logged_ = true;
       }
-      if (!redis_down_logged_) logger().warn("[w{}] cannot reach Redis at {}: {}; retrying", index_, ep_.to_string(), why);
-      redis_down_logged_ = true;
       sleep_backoff();
     }
     return false;
   }
 
-  // AUTH and SELECT from the URL. 1: ready, 0: I/O error (retry), -1: refused (fatal).
-  int setup_redis(redisContext* c) {
-    reply_ptr r;
-    if (!ep_.password.empty()) {
-      r = ep_.user.empty() ? command(c, {"AUTH", ep_.password}) : command(c, {"AUTH", ep_.user, ep_.password});
-      if (!r) return 0;
-      if (r->type == REDIS_REPLY_ERROR) {
-        logger().error("[w{}] Redis at {} refused AUTH: {}", index_, ep_.to_string(), reply_text(r.get()));
-        return -1;
-      }
-    }
-    if (ep_.db != 0) {
-      r = command(c, {"SELECT", std::to_string(ep_.db)});
-      if (!r) return 0;
-      if (r->type == REDIS_REPLY_ERROR) {
-        logger().error("[w{}] Redis at {} refused SELECT {}: {}", index_, ep_.to_string(), ep_.db, reply_text(r.get()));
-        return -1;
-      }
-    }
-    return 1;
-  }
-
-  void redis_lost() {
-    if (!redis_down_logged_)
-      logger().warn("[w{}] lost the connection to Redis at {}: {}; reconnecting", index_, ep_.to_string(), redis_->errstr);
+  void redis_lost(const redis::io_error& e) {
+    if (!redis_down_logged_) logger().warn("[w{}] {}; reconnecting", index_, e.what());
     redis_down_logged_ = true;
-    redis_.reset();
+    redis_.close();
     pending_replies_ = 0;
   }
 
@@ -244,28 +208,27 @@ class worker_lane final : public answer_sink, public cancel_probe {
   void pop() {
     batch_.clear();
     replies_.clear();
-    reply_ptr r = use_blmpop_ ? command(redis_.get(), {"BLMPOP", pop_timeout, "3", lists_[0], lists_[1], lists_[2], "LEFT", "COUNT", batch_text_})
-                              : command(redis_.get(), {"BLPOP", lists_[0], lists_[1], lists_[2], pop_timeout});
-    if (!r) return redis_lost();
+    reply_ptr r = use_blmpop_ ? redis_.command({"BLMPOP", pop_timeout, "3", lists_[0], lists_[1], lists_[2], "LEFT", "COUNT", batch_text_})
+                              : redis_.command({"BLPOP", lists_[0], lists_[1], lists_[2], pop_timeout});
     if (r->type == REDIS_REPLY_ERROR) {
-      if (use_blmpop_ && reply_text(r.get()).starts_with("ERR unknown command")) {
+      if (use_blmpop_ && text(r.get()).starts_with("ERR unknown command")) {
         logger().info("[w{}] Redis has no BLMPOP (before 7.0): using BLPOP", index_);
         use_blmpop_ = false;
         return;
       }
-      return pop_failed(reply_text(r.get()));
+      return pop_failed(text(r.get()));
     }
     // BLMPOP: [queue, [job...]]; BLPOP: [queue, job]; nil after the timeout.
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
       const redisReply* jobs = r->element[1];
       if (jobs->type == REDIS_REPLY_ARRAY) {
         for (std::size_t i = 0; i < jobs->elements; ++i)
-          if (jobs->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(reply_text(jobs->element[i]));
+          if (jobs->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(text(jobs->element[i]));
       } else if (jobs->type == REDIS_REPLY_STRING) {
-        batch_.push_back(reply_text(jobs));
+        batch_.push_back(text(jobs));
       }
     }
-    std::string from = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(reply_text(r->element[0])) : "";
+    std::string from = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(text(r->element[0])) : "";
     replies_.push_back(std::move(r));
     if (!use_blmpop_ && !batch_.empty() && w_.options_.batch > 1 && use_lpop_count_) pop_more(from);
     pop_error_logged_ = false;
@@ -274,16 +237,15 @@ class worker_lane final : public answer_sink, public cancel_probe {
 
   // After BLPOP: LPOP <queue> <batch - 1> (Redis 6.2+) takes the rest of a batch.
   void pop_more(const std::string& queue) {
-    reply_ptr r = command(redis_.get(), {"LPOP", queue, std::to_string(w_.options_.batch - 1)});
-    if (!r) return redis_lost();
+    reply_ptr r = redis_.command({"LPOP", queue, std::to_string(w_.options_.batch - 1)});
     if (r->type == REDIS_REPLY_ERROR) {
-      logger().debug("[w{}] LPOP with a count failed ({}): one job per pop", index_, reply_text(r.get()));
+      logger().debug("[w{}] LPOP with a count failed ({}): one job per pop", index_, text(r.get()));
       use_lpop_count_ = false;
       return;
     }
     if (r->type == REDIS_REPLY_ARRAY)
       for (std::size_t i = 0; i < r->elements; ++i)
-        if (r->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(reply_text(r->element[i]));
+        if (r->element[i]->type == REDIS_REPLY_STRING) batch_.push_back(text(r->element[i]));
     replies_.push_back(std::move(r));
   }
 
@@ -305,39 +267,36 @@ class worker_lane final : public answer_sink, public cancel_probe {
     replies_.clear();
     if (!take_once() || !batch_.empty() || w_.stopping()) return;
     // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
-    auto woke = watch_->wait(redis_.get());
-    if (woke == queue_watch::woke::error) return redis_lost();
+    auto woke = watch_->wait(redis_);
     if (w_.stopping() || !take_once()) return;
     if (woke == queue_watch::woke::timeout && !batch_.empty()) watch_->enable_watch();  // no token, yet jobs
   }
 
+  // One take: its EVALSHA goes out before the replies of the LREMs written meanwhile are read.
+  // false when the script failed (logged; NOSCRIPT: loaded again at the next take).
   bool take_once() {
-    if (take_sha_.empty()) {
-      std::string err;
-      take_sha_ = load_script(redis_.get(), take_script, err);
-      if (take_sha_.empty()) {
-        if (redis_->err) redis_lost();
-        else pop_failed("SCRIPT LOAD: " + err);
-        return false;
-      }
-    }
-    append_script(redis_.get(), take_sha_,
-                  {lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_, queue_keys::workers, bell_},
-                  {batch_text_, ttl_text_, id_, w_.options_.queue});
-    if (!drain_replies()) return false;  // the LREMs written before
-    void* raw = nullptr;
-    if (redisGetReply(redis_.get(), &raw) != REDIS_OK) {
-      redis_lost();
+    try {
+      redis_.load(take_);
+    } catch (const redis::io_error&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      pop_failed(e.what());
       return false;
     }
-    reply_ptr r(static_cast<redisReply*>(raw));
+    const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
+                                               queue_keys::workers, bell_};
+    const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, w_.options_.queue};
+    redis_.append(take_, keys, argv);
+    redis_.flush();
+    drain_replies();  // the LREMs written before
+    reply_ptr r = redis_.read_reply();
     if (r->type == REDIS_REPLY_ERROR) {
-      if (reply_text(r.get()).starts_with("NOSCRIPT")) take_sha_.clear();  // SCRIPT FLUSH: load again
-      else pop_failed(reply_text(r.get()));
+      if (text(r.get()).starts_with("NOSCRIPT")) take_.sha.clear();  // SCRIPT FLUSH: load again
+      else pop_failed(text(r.get()));
       return false;
     }
     for (std::size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
-      std::string_view entry = reply_text(r->element[i]);
+      std::string_view entry = text(r->element[i]);
       entry_parts parts;
       entries_.push_back(entry);
       batch_.push_back(split_entry(entry, parts) ? parts.payload : entry);
@@ -348,30 +307,33 @@ class worker_lane final : public answer_sink, public cancel_probe {
     return true;
   }
 
+  // While jobs of the batch are being handled: a lost Redis is noted, the batch goes on.
   void complete(std::size_t i) {
     if (i + 1 >= batch_.size() || clock_type::now() - batch_started_ <= answer_flush_delay) return;
+    if (!redis_.connected()) return;
     answers_.flush_out();  // the answer is out before the job leaves processing
-    detail::append_command(redis_.get(), {"LREM", processing_, "1", entries_[i]});
-    ++pending_replies_;
-    if (!detail::flush_output(redis_.get())) return redis_lost();
+    try {
+      redis_.append({"LREM", processing_, "1", entries_[i]});
+      ++pending_replies_;
+      redis_.flush();
+    } catch (const redis::io_error& e) {
+      redis_lost(e);
+    }
   }
 
-  // Reads the replies of the commands written without waiting (LREMs).
-  bool drain_replies() {
-    for (; pending_replies_ > 0; --pending_replies_) {
-      void* raw = nullptr;
-      if (redisGetReply(redis_.get(), &raw) != REDIS_OK) {
-        redis_lost();
-        return false;
-      }
-      freeReplyObject(raw);
-    }
-    return true;
+  // Reads the replies of the commands written without waiting (LREMs). Throws redis::io_error.
+  void drain_replies() {
+    for (; pending_replies_ > 0; --pending_replies_) redis_.read_reply();
   }
 
   void release_processing() {
-    if (!redis_ || !drain_replies()) return;
-    if (!command(redis_.get(), {"DEL", processing_})) redis_lost();
+    if (!redis_.connected()) return;
+    try {
+      drain_replies();
+      redis_.command({"DEL", processing_});
+    } catch (const redis::io_error& e) {
+      redis_lost(e);
+    }
   }
 
   void pop_failed(std::string_view err) {
@@ -483,9 +445,13 @@ class worker_lane final : public answer_sink, public cancel_probe {
     auto v = targets_.check(j.respond_to(), now, batch_started_);
     if (v == answers::targets::verdict::ask_redis) {
       std::optional<std::vector<std::string>> announced;
-      if (redis_ && drain_replies()) {
-        announced = fetch_announced(redis_.get());
-        if (!announced && redis_->err) redis_lost();
+      if (redis_.connected()) {
+        try {
+          drain_replies();
+          announced = fetch_announced(redis_);
+        } catch (const redis::io_error& e) {
+          redis_lost(e);
+        }
       }
       targets_.update(std::move(announced), now);
       v = targets_.check(j.respond_to(), now, batch_started_);
@@ -506,7 +472,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   worker& w_;
   const int index_;                  // lane number, "w<index>" in logs
   const redis_endpoint ep_;
-  context_ptr redis_;
+  redis::blocking_client redis_;     // the lane's connection (pops and takes block on it)
   std::string batch_text_;           // --batch as the COUNT argument
   const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
   // Reliable mode (all empty in plain mode).
@@ -516,7 +482,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   const std::string heartbeat_key_;  // tempest:worker:<id>
   const std::string bell_;           // <queue>:bell
   const std::string ttl_text_;       // --heartbeat-ttl in ms
-  std::string take_sha_;             // of take_script, once loaded
+  redis::script take_;               // take_script (its sha once loaded)
   int pending_replies_ = 0;          // LREMs written, replies not read yet
   std::vector<std::string_view> entries_;  // reliable: the in-flight entry of each batch_ job
   bool use_blmpop_ = true;           // false on a Redis before 7.0
@@ -537,7 +503,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   std::vector<unsigned char> arena_;
   unsigned char parser_temp_[4096];
   boost::json::parser parser_;
-  mutable context_ptr probe_redis_;  // request::cancelled()'s connection, made on first use
+  mutable redis::blocking_client probe_redis_;  // request::cancelled()'s connection, made on first use
   request req_;
   response res_;
   std::string body_buf_;
