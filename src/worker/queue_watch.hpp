@@ -1,7 +1,7 @@
 // The wait of a reliable lane that has found no job, so that it wakes at once both for a front
 // that rings the bell (the Tempest front: a token on <queue>:bell per job) and for one that
 // rings none (the 2012 front, or anything that only RPUSHes <queue>): implemented in
-// queue_watch.cpp, used by worker.cpp's take().
+// queue_watch.cpp, used by reliable_source.cpp's next().
 //
 //   main connection      BLPOP <queue>:bell tempest:wake:<id> 1      (a token is only a wake-up)
 //   watch connection     BLMOVE <queue> <queue> LEFT LEFT 1          (its own connection)

@@ -1,4 +1,4 @@
-// Reliable delivery, everything but the job loop and the heartbeat (worker.cpp, heartbeat.cpp):
+// Reliable delivery, everything but the take and the heartbeat (reliable_source.cpp, heartbeat.cpp):
 // the reaper and the dead letters (APIs: include/tempest/reliable.hpp for the public part,
 // src/worker/reliable.hpp for the library's own; scripts: reliable_scripts.hpp; Redis through
 // core/redis/blocking_client.hpp).
