@@ -4,7 +4,7 @@
 // reaper's 502 answers for jobs not safe to retry (src/worker/reliable.cpp). Nothing else sends
 // answers. All its I/O is non-blocking, so that a hung or slow endpoint never stalls the lane's
 // jobs for the others: a pool (one client per respond_to) polls all its clients at once.
-// (The namespace is `answers`: `tempest::answer` is the handler's class, include/tempest/worker.hpp.)
+// (The namespace is `answers`: `tempest::answer` is the handler's class, tempest/worker.hpp.)
 //
 //   answers::pool p(password, lane, {connect_timeout, timeout, reply_wait, buffer_bytes}, dropped);
 //   answers::client& c = p.get("127.0.0.1:7001");   // the respond_to's client, made on first use
@@ -73,7 +73,8 @@ class client {
 
   // Queues `<action> <id> <json>` and, with flush_now, writes it at once (as far as the socket
   // takes it); otherwise it leaves with the next flush_out() or pool::collect().
-  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id, bool flush_now);
+  void send(std::string_view action, std::string_view id_text, std::string_view json, std::int64_t id,
+            bool flush_now);
   // Writes what send() queued without flush_now, as far as the socket takes it.
   void flush_out();
 

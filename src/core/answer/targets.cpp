@@ -46,14 +46,16 @@ reply_ptr command(redisContext* c, const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<std::size_t> lens;
   for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
-  return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data())));
+  void* r = redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data());
+  return reply_ptr(static_cast<redisReply*>(r));
 }
 
 }  // namespace
 
 bool targets::in_allow_list(std::string_view respond_to) const { return contains(allow_, respond_to); }
 
-targets::verdict targets::check(std::string_view respond_to, clock::time_point now, clock::time_point taken_at) const {
+targets::verdict targets::check(std::string_view respond_to, clock::time_point now,
+                                clock::time_point taken_at) const {
   if (in_allow_list(respond_to)) return verdict::allowed;
   bool fresh = read_at_ && now - *read_at_ < cache_max_age;
   if (contains(announced_, respond_to)) return fresh ? verdict::allowed : verdict::ask_redis;

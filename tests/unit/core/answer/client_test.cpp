@@ -1,12 +1,10 @@
 // Unit tests of src/core/answer/client.*: answers::client and answers::pool against a real
-// loopback socket (a tiny answer endpoint in a thread, below): answers pipelined and
+// loopback socket (an answer endpoint on resp_server.hpp): answers pipelined and
 // acknowledged, AUTH first, a refused answer, a hung endpoint, a refused connect, a bad address,
 // an idle connection the endpoint closed.
 #include "core/answer/client.hpp"
 
-#include <hiredis/hiredis.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,105 +12,33 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "resp_server.hpp"
 
 namespace tempest {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A loopback answer endpoint: accepts connections one at a time and records every command it
-// reads. reply: +OK to each (-ERR unknown job to id "0"); silent: reads, never replies (a hung
-// front); close_after_reply: replies, then closes the connection (a front dropping idle ones).
-class endpoint {
+// An answer endpoint on a resp_server. reply: +OK to each (-ERR unknown job to id "0");
+// silent: reads, never replies (a hung front); close_after_reply: replies, then closes the
+// connection (a front dropping idle ones).
+class endpoint : public test::resp_server {
  public:
   enum class mode { reply, silent, close_after_reply };
-
-  explicit endpoint(mode m) : mode_(m) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 8) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("cannot listen on loopback");
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { run(); });
-  }
-  ~endpoint() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::vector<std::vector<std::string>> commands() {
-    std::lock_guard lock(mutex_);
-    return commands_;
-  }
-  int connections() const { return connections_; }
+  explicit endpoint(mode m) : resp_server([m](const std::vector<std::string>& argv) { return reply(m, argv); }) {}
 
  private:
-  // Waits up to 10 ms for fd to be readable; false when stopping.
-  bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    while (!stop_)
-      if (::poll(&p, 1, 10) > 0) return true;
-    return false;
+  static test::resp_reply reply(mode m, const std::vector<std::string>& argv) {
+    if (m == mode::silent) return {};
+    bool unknown = argv.size() == 3 && argv[1] == "0";
+    return {unknown ? "-ERR unknown job\r\n" : "+OK\r\n", m == mode::close_after_reply};
   }
-
-  void run() {
-    while (readable(listen_fd_)) {
-      int fd = ::accept(listen_fd_, nullptr, nullptr);
-      if (fd < 0) continue;
-      ++connections_;
-      serve(fd);
-      ::close(fd);
-    }
-  }
-
-  void serve(int fd) {
-    std::unique_ptr<redisReader, decltype(&redisReaderFree)> reader(redisReaderCreate(), redisReaderFree);
-    char buf[4096];
-    while (readable(fd)) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
-      if (n <= 0) return;
-      redisReaderFeed(reader.get(), buf, static_cast<std::size_t>(n));
-      void* raw = nullptr;
-      while (redisReaderGetReply(reader.get(), &raw) == REDIS_OK && raw) {
-        auto* r = static_cast<redisReply*>(raw);
-        std::vector<std::string> argv;
-        for (std::size_t i = 0; i < r->elements; ++i) argv.emplace_back(r->element[i]->str, r->element[i]->len);
-        freeReplyObject(r);
-        bool unknown = argv.size() == 3 && argv[1] == "0";
-        {
-          std::lock_guard lock(mutex_);
-          commands_.push_back(std::move(argv));
-        }
-        if (mode_ == mode::silent) continue;
-        const char* reply = unknown ? "-ERR unknown job\r\n" : "+OK\r\n";
-        if (::send(fd, reply, std::strlen(reply), MSG_NOSIGNAL) < 0) return;
-        if (mode_ == mode::close_after_reply) return;
-      }
-    }
-  }
-
-  const mode mode_;
-  int listen_fd_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> connections_{0};
-  std::mutex mutex_;
-  std::vector<std::vector<std::string>> commands_;  // guarded by mutex_
-  std::thread thread_;
 };
 
 // A port nothing listens on: bound, then closed.

@@ -1,11 +1,20 @@
 // Unit tests of src/core/answer/targets.*: which respond_to a worker answers (the allow list,
-// the announced set and its cache, at most one Redis read per batch). Pure logic, injected clock.
+// the announced set and its cache, at most one Redis read per batch; pure logic, injected
+// clock), and fetch_announced's two reads, through raw hiredis and through the blocking client,
+// against a scripted Redis (resp_server.hpp).
 #include "core/answer/targets.hpp"
+
+#include <hiredis/hiredis.h>
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "core/hiredis_ptr.hpp"
+#include "core/redis/blocking_client.hpp"
+#include "core/redis_url.hpp"
+#include "resp_server.hpp"
 
 namespace tempest {
 namespace {
@@ -44,6 +53,51 @@ TEST(AnswerTargets, AMissIsLookedUpAtMostOncePerBatch) {
   t.update(std::nullopt, t0 + 7ms);
   EXPECT_EQ(t.check("h:1", t0 + 8ms, t0 + 7ms), verdict::allowed);
   EXPECT_EQ(t.check("evil:1", t0 + 8ms, t0 + 7ms), verdict::refused);
+}
+
+// ---- fetch_announced --------------------------------------------------------------------------
+
+using argv_list = std::vector<std::vector<std::string>>;
+
+// TIME says 1700000000.123456; tempest:fronts holds two live endpoints (or an error, refuse).
+test::resp_reply scripted_redis(const std::vector<std::string>& argv, bool refuse) {
+  if (argv.at(0) == "TIME") return {"*2\r\n$10\r\n1700000000\r\n$6\r\n123456\r\n"};
+  if (refuse) return {"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"};
+  return {"*2\r\n$9\r\n1.2.3.4:5\r\n$9\r\n[::1]:700\r\n"};
+}
+
+const argv_list expected_reads = {
+    {"TIME"}, {"ZRANGEBYSCORE", "tempest:fronts", "1700000000123", "+inf", "LIMIT", "0", "4096"}};
+
+TEST(AnswerTargets, FetchAnnouncedReadsTheLiveEndpointsByRedisTime) {
+  test::resp_server s([](const auto& argv) { return scripted_redis(argv, false); });
+  context_ptr c(redisConnect("127.0.0.1", s.port()));
+  ASSERT_TRUE(c && !c->err);
+  auto got = answers::fetch_announced(c.get());
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, (std::vector<std::string>{"1.2.3.4:5", "[::1]:700"}));
+  EXPECT_EQ(s.commands(), expected_reads);
+}
+
+TEST(AnswerTargets, FetchAnnouncedThroughTheBlockingClient) {
+  test::resp_server s([](const auto& argv) { return scripted_redis(argv, false); });
+  redis::blocking_client r(parse_redis_url(s.address()));
+  auto got = answers::fetch_announced(r);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, (std::vector<std::string>{"1.2.3.4:5", "[::1]:700"}));
+  EXPECT_EQ(s.commands(), expected_reads);
+}
+
+TEST(AnswerTargets, FetchAnnouncedIsNulloptOnAnErrorReply) {
+  test::resp_server s([](const auto& argv) { return scripted_redis(argv, true); });
+  context_ptr c(redisConnect("127.0.0.1", s.port()));
+  ASSERT_TRUE(c && !c->err);
+  EXPECT_FALSE(answers::fetch_announced(c.get()));
+  EXPECT_EQ(c->err, 0);  // an answer, not an I/O error: the caller keeps its connection
+  c.reset();             // the server serves one connection at a time
+  redis::blocking_client r(parse_redis_url(s.address()));
+  EXPECT_FALSE(answers::fetch_announced(r));
+  EXPECT_TRUE(r.connected());
 }
 
 }  // namespace
