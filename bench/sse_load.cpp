@@ -62,7 +62,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/hiredis_ptr.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
 
@@ -214,46 +214,35 @@ long raise_nofile() {
 
 // ---- Redis (parent only) --------------------------------------------------------------------
 
-using redis_ptr = tempest::context_ptr;  // core/hiredis_ptr.hpp
 using tempest::reply_ptr;
+using tempest::redis::blocking_client;
 
-reply_ptr redis_command(redisContext* c, std::initializer_list<std::string_view> args) {
-  const char* argv[4];
-  std::size_t lens[4];
-  int n = 0;
-  for (auto a : args) {
-    argv[n] = a.data();
-    lens[n++] = a.size();
-  }
-  return reply_ptr(static_cast<redisReply*>(redisCommandArgv(c, n, argv, lens)));
-}
-
-redis_ptr connect_redis(const std::string& url) {
+// Connects (AUTH, SELECT: core/redis/blocking_client.hpp) or exits 1 (2: a bad --redis).
+blocking_client connect_redis(const std::string& url) {
   tempest::redis_endpoint ep;
   try {
     ep = tempest::parse_redis_url(url);
   } catch (const std::invalid_argument& e) {
     die(2, std::string("--redis: ") + e.what());
   }
-  timeval tv{2, 0};
-  redis_ptr c(ep.is_unix() ? redisConnectUnixWithTimeout(ep.unix_path.c_str(), tv)
-                           : redisConnectWithTimeout(ep.host.c_str(), ep.port, tv));
-  if (!c || c->err) die(1, "cannot connect to Redis at " + ep.to_string() + ": " + (c ? c->errstr : "out of memory"));
-  redisSetTimeout(c.get(), timeval{5, 0});
-  auto check = [&](reply_ptr r, const char* what) {
-    if (!r || r->type == REDIS_REPLY_ERROR)
-      die(1, fmt::format("Redis at {} refused {}: {}", ep.to_string(), what, r ? r->str : c->errstr));
-  };
-  if (!ep.password.empty())
-    check(ep.user.empty() ? redis_command(c.get(), {"AUTH", ep.password}) : redis_command(c.get(), {"AUTH", ep.user, ep.password}), "AUTH");
-  if (ep.db != 0) check(redis_command(c.get(), {"SELECT", std::to_string(ep.db)}), "SELECT");
+  blocking_client c(ep, {std::chrono::seconds(2), std::chrono::seconds(5)});
+  try {
+    c.connect();
+  } catch (const std::runtime_error& e) {
+    die(1, e.what());
+  }
   return c;
 }
 
 // connected_clients from INFO clients, or -1.
-long redis_clients(redisContext* c) {
-  auto r = redis_command(c, {"INFO", "clients"});
-  if (!r || r->type != REDIS_REPLY_STRING) return -1;
+long redis_clients(blocking_client& c) {
+  reply_ptr r;
+  try {
+    r = c.command({"INFO", "clients"});
+  } catch (const tempest::redis::io_error&) {
+    return -1;
+  }
+  if (r->type != REDIS_REPLY_STRING) return -1;
   std::string_view text(r->str, r->len);
   auto at = text.find("connected_clients:");
   return at == std::string_view::npos ? -1 : std::strtol(r->str + at + 18, nullptr, 10);
@@ -737,14 +726,14 @@ class load_run {
     plan();
     std::signal(SIGPIPE, SIG_IGN);
     redis_ = connect_redis(s_.redis);
-    r_.redis_clients_before = redis_clients(redis_.get());
+    r_.redis_clients_before = redis_clients(*redis_);
     look_at_front();
     shared_area area(r_.processes, capacity_);
     pids_ = start_children(s_, area, shares_, capacity_);
     connect_phase(area);
     std::this_thread::sleep_for(1s);  // settle, then measure
     if (s_.front_pid) r_.rss_after = vmrss_kib(s_.front_pid);
-    r_.redis_clients = redis_clients(redis_.get());
+    r_.redis_clients = redis_clients(*redis_);
     publish_phase(area);
     drain_phase(area);
     stop_children(area, pids_);
@@ -831,14 +820,20 @@ class load_run {
         break;
       }
       std::string payload = fmt::format("[\"{}\"]", now_ns());
-      auto reply = redis_command(redis_.get(), {"PUBLISH", s_.channel, payload});
-      if (!reply || reply->type != REDIS_REPLY_INTEGER) {
-        r_.notes.push_back(fmt::format("PUBLISH failed: {}", reply ? std::string(reply->str, reply->len) : std::string(redis_->errstr)));
+      reply_ptr reply;
+      try {
+        reply = redis_->command({"PUBLISH", s_.channel, payload});
+      } catch (const tempest::redis::io_error& e) {
+        r_.notes.push_back(fmt::format("PUBLISH failed: {}", e.what()));
+        break;
+      }
+      if (reply->type != REDIS_REPLY_INTEGER) {
+        r_.notes.push_back(fmt::format("PUBLISH failed: {}", tempest::redis::text(reply.get())));
         break;
       }
       ++r_.published;
       if (r_.min_receivers < 0 || reply->integer < r_.min_receivers) r_.min_receivers = reply->integer;
-      if (m == s_.messages / 2) r_.redis_clients = std::max(r_.redis_clients, redis_clients(redis_.get()));
+      if (m == s_.messages / 2) r_.redis_clients = std::max(r_.redis_clients, redis_clients(*redis_));
       if (m % 20 == 0) alive_ = children_alive(pids_, r_);
     }
     r_.expected = open_streams * r_.published;
@@ -871,7 +866,7 @@ class load_run {
   std::vector<std::size_t> shares_;    // connections per child
   std::vector<std::size_t> capacity_;  // latency samples per child
   std::vector<pid_t> pids_;
-  redis_ptr redis_;
+  std::optional<blocking_client> redis_;
   bool alive_ = true;                  // no child died
 };
 

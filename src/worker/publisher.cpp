@@ -1,10 +1,10 @@
-// tempest::publisher (API in include/tempest/publish.hpp): one blocking hiredis connection that
-// records and publishes Server-Sent Events with the history script of src/core/history.hpp.
+// tempest::publisher (API in include/tempest/publish.hpp): one redis::blocking_client connection
+// (core/redis/blocking_client.hpp) that records and publishes Server-Sent Events with the history script of src/core/history.hpp.
 //
 //   publish    check the names; history_count 0: PUBLISH <channel> ["data"] or ["event","data"];
 //              else EVALSHA <sha> 1 tempest:history:<channel> <channel> <event> <data> <count>
 //              <age ms>, the sha coming from one SCRIPT LOAD per publisher; a NOSCRIPT reply
-//              (Redis restarted, SCRIPT FLUSH) -> EVAL <script> ..., which caches it again.
+//              (Redis restarted, SCRIPT FLUSH) -> SCRIPT LOAD again; SCRIPT LOAD refused -> EVAL.
 //
 // Connection states, all transitions in connection::command():
 //   none   --command--> connect (2 s), AUTH, SELECT --ok--> open   --fails--> none, throw
@@ -29,7 +29,7 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "core/hiredis_ptr.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "core/history.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
@@ -41,7 +41,6 @@ using namespace std::chrono_literals;
 
 constexpr auto connect_timeout = 2s;
 constexpr auto reply_timeout = 5s;
-constexpr std::size_t max_args = 12;  // EVALSHA sha + the 7 script arguments is the longest
 
 static_assert(publish_options{}.history_count == history::default_count,
               "publish.hpp's default must be history::default_count");
@@ -49,11 +48,7 @@ static_assert(publish_options{}.history_age.count() == history::default_age_ms,
               "publish.hpp's default must be history::default_age_ms");
 
 
-timeval to_timeval(std::chrono::milliseconds d) {
-  return {static_cast<time_t>(d.count() / 1000), static_cast<suseconds_t>(d.count() % 1000 * 1000)};
-}
-
-std::string_view reply_text(const redisReply* r) { return {r->str, r->len}; }
+using redis::text;
 
 // Blocks SIGPIPE in this thread for its lifetime and swallows one it caused.
 class sigpipe_guard {
@@ -91,109 +86,86 @@ class sigpipe_guard {
 
 class publisher::connection {
  public:
-  explicit connection(redis_endpoint ep) : ep_(std::move(ep)) {}
+  explicit connection(redis_endpoint ep)
+      : redis_(std::move(ep), {connect_timeout, reply_timeout}), script_{"publish", history::publish_script, {}} {}
 
-  const redis_endpoint& endpoint() const { return ep_; }
+  const redis_endpoint& endpoint() const { return redis_.endpoint(); }
 
   // Runs one command and returns its reply (an error reply is a reply). Throws
   // std::runtime_error on connection trouble (states: see the top of the file).
-  reply_ptr command(std::initializer_list<std::string_view> args) {
-    sigpipe_guard guard;
-    if (ctx_ && peer_closed()) ctx_.reset();
-    bool fresh = !ctx_;
-    if (!ctx_) connect();
-    if (auto r = send(args)) return r;
-    if (!fresh && resendable()) {  // Redis went away since the last command: once more
-      ctx_.reset();
-      connect();
-      if (auto r = send(args)) return r;
-    }
-    throw io_failure();
+  reply_ptr command(redis::blocking_client::args a) {
+    return with_resend([&] { return redis_.command(a); });
   }
+  reply_ptr command(std::initializer_list<std::string_view> a) { return command(redis::blocking_client::args(a.begin(), a.size())); }
 
-  // Runs history::publish_script with the 7 arguments of detail::history_script_args:
-  // EVALSHA, SCRIPT LOAD first when the sha is not known yet, EVAL after a NOSCRIPT.
+  // Runs history::publish_script with the 7 arguments of detail::history_script_args (the
+  // key count first): EVALSHA, loaded first and again after NOSCRIPT (redis::blocking_client::
+  // run); EVAL when SCRIPT LOAD is refused (an ACL?).
   reply_ptr run_history_script(const std::vector<std::string>& a) {
-    if (script_sha_.empty() && !script_load_refused_) {
-      auto r = command({"SCRIPT", "LOAD", history::publish_script});
-      if (r->type == REDIS_REPLY_STRING) script_sha_.assign(r->str, r->len);
-      else script_load_refused_ = true;
-    }
-    if (!script_sha_.empty()) {
-      auto r = command({"EVALSHA", script_sha_, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
-      if (r->type != REDIS_REPLY_ERROR || !reply_text(r.get()).starts_with("NOSCRIPT")) return r;
+    std::vector<std::string_view> keys{a[1]}, argv(a.begin() + 2, a.end());
+    if (!script_load_refused_) {
+      try {
+        return with_resend([&] { return redis_.run(script_, keys, argv); });
+      } catch (const redis::io_error&) {
+        throw;
+      } catch (const std::runtime_error&) {
+        script_load_refused_ = true;
+      }
     }
     return command({"EVAL", history::publish_script, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
   }
 
  private:
+  // Connects when needed (a fresh connection after Redis closed an idle one) and runs f; once
+  // more on a new connection when Redis went away since the last command.
+  template <class F>
+  reply_ptr with_resend(F f) {
+    sigpipe_guard guard;
+    if (redis_.connected() && peer_closed()) redis_.close();
+    bool fresh = !redis_.connected();
+    connect();
+    try {
+      errno = 0;
+      return f();
+    } catch (const redis::io_error& e) {
+      if (fresh || !resendable(errno)) throw io_failure(errno, e);
+    }
+    connect();
+    try {
+      errno = 0;
+      return f();
+    } catch (const redis::io_error& e) {
+      throw io_failure(errno, e);
+    }
+  }
+
   void connect() {
-    context_ptr c(ep_.is_unix() ? redisConnectUnixWithTimeout(ep_.unix_path.c_str(), to_timeval(connect_timeout))
-                                : redisConnectWithTimeout(ep_.host.c_str(), ep_.port, to_timeval(connect_timeout)));
-    if (!c) throw std::runtime_error(fmt::format("cannot connect to Redis at {}: out of memory", ep_.to_string()));
-    if (c->err) throw std::runtime_error(fmt::format("cannot connect to Redis at {}: {}", ep_.to_string(), c->errstr));
-    redisSetTimeout(c.get(), to_timeval(reply_timeout));
-    if (!ep_.is_unix()) redisEnableKeepAlive(c.get());
-    ctx_ = std::move(c);
-    if (!ep_.password.empty()) {
-      auto r = ep_.user.empty() ? send({"AUTH", ep_.password}) : send({"AUTH", ep_.user, ep_.password});
-      setup_reply(std::move(r), "AUTH");
-    }
-    if (ep_.db != 0) setup_reply(send({"SELECT", std::to_string(ep_.db)}), "SELECT");
+    if (redis_.connected()) return;
+    redis_.connect();  // AUTH and SELECT refused: redis::refused, "Redis at ... refused AUTH/SELECT: ..."
+    if (!redis_.endpoint().is_unix()) redisEnableKeepAlive(redis_.context());
   }
 
-  void setup_reply(reply_ptr r, const char* what) {
-    if (!r) throw io_failure();
-    if (r->type == REDIS_REPLY_ERROR) {
-      ctx_.reset();
-      throw std::runtime_error(fmt::format("Redis at {} refused {}: {}", ep_.to_string(), what, reply_text(r.get())));
-    }
-  }
+  // After a failed command: was it Redis closing the connection (safe to resend)? errno is 0
+  // after an EOF (hiredis reads 0 bytes), ECONNRESET or EPIPE when Redis closed it meanwhile.
+  static bool resendable(int err) { return err == 0 || err == ECONNRESET || err == EPIPE; }
 
-  reply_ptr send(std::initializer_list<std::string_view> args) {
-    const char* argv[max_args];
-    std::size_t lens[max_args];
-    int n = 0;
-    if (args.size() > max_args) throw std::logic_error("publisher: too many command arguments");
-    for (auto a : args) {
-      argv[n] = a.data();
-      lens[n] = a.size();
-      ++n;
-    }
-    errno = 0;
-    reply_ptr r(static_cast<redisReply*>(redisCommandArgv(ctx_.get(), n, argv, lens)));
-    errno_ = errno;
-    return r;
-  }
-
-  // After a failed command: was it Redis closing the connection (safe to resend)?
-  bool resendable() const {
-    return ctx_->err == REDIS_ERR_EOF ||
-           (ctx_->err == REDIS_ERR_IO && (errno_ == ECONNRESET || errno_ == EPIPE));
-  }
-
-  // The exception for a failed command; the connection is dropped.
-  std::runtime_error io_failure() {
-    std::string msg;
-    if (ctx_->err == REDIS_ERR_IO && (errno_ == EAGAIN || errno_ == EWOULDBLOCK))
-      msg = fmt::format("no reply from Redis at {} within {} s (the command may have run)", ep_.to_string(),
-                        std::chrono::duration_cast<std::chrono::seconds>(reply_timeout).count());
-    else
-      msg = fmt::format("lost the connection to Redis at {}: {}", ep_.to_string(), ctx_->errstr);
-    ctx_.reset();
-    return std::runtime_error(msg);
+  // The exception for a failed command (the connection is already dropped).
+  std::runtime_error io_failure(int err, const redis::io_error& e) const {
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return std::runtime_error(fmt::format("no reply from Redis at {} within {} s (the command may have run)",
+                                            redis_.name(),
+                                            std::chrono::duration_cast<std::chrono::seconds>(reply_timeout).count()));
+    return std::runtime_error(fmt::format("lost the connection to Redis: {}", e.what()));
   }
 
   // With no reply outstanding the socket is readable only when Redis closed it.
   bool peer_closed() const {
-    pollfd p{ctx_->fd, POLLIN, 0};
+    pollfd p{redis_.context()->fd, POLLIN, 0};
     return poll(&p, 1, 0) > 0;
   }
 
-  const redis_endpoint ep_;
-  context_ptr ctx_;
-  int errno_ = 0;  // errno right after the last command
-  std::string script_sha_;            // of history::publish_script, once SCRIPT LOAD said it
+  redis::blocking_client redis_;
+  redis::script script_;              // history::publish_script
   bool script_load_refused_ = false;  // SCRIPT LOAD answered an error (ACL?): EVAL only
 };
 
@@ -217,7 +189,7 @@ std::string publisher::publish(std::string_view channel, std::string_view data, 
   if (options_.history_age.count() < 0) throw std::invalid_argument("history age is negative");
   connection& c = *conn_;
   auto failed = [&](const redisReply* r) {
-    return std::runtime_error(fmt::format("Redis at {} answered: {}", c.endpoint().to_string(), reply_text(r)));
+    return std::runtime_error(fmt::format("Redis at {} answered: {}", c.endpoint().to_string(), text(r)));
   };
 
   if (options_.history_count == 0) {
@@ -231,7 +203,7 @@ std::string publisher::publish(std::string_view channel, std::string_view data, 
   if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_STATUS)
     throw std::runtime_error(fmt::format("Redis at {} answered the publish script with a reply of type {}, not an id",
                                          c.endpoint().to_string(), r->type));
-  return std::string(reply_text(r.get()));
+  return std::string(text(r.get()));
 }
 
 // ---- the pure parts -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // The wait of a reliable lane that has found no job, so that it wakes at once both for a front
 // that rings the bell (the Tempest front: a token on <queue>:bell per job) and for one that
 // rings none (the 2012 front, or anything that only RPUSHes <queue>): implemented in
-// queue_watch.cpp, used by worker.cpp's take().
+// queue_watch.cpp, used by reliable_source.cpp's next().
 //
 //   main connection      BLPOP <queue>:bell tempest:wake:<id> 1      (a token is only a wake-up)
 //   watch connection     BLMOVE <queue> <queue> LEFT LEFT 1          (its own connection)
@@ -21,15 +21,13 @@
 // States of the watch: off --enable_watch--> none --wait--> connected, BLMOVE sent (pending)
 // --reply--> idle --wait--> pending ... ; an error reply (Redis before 6.2: no BLMOVE) ->
 // refused for good (logged once); an I/O error -> none, connected again at the next wait at
-// most once a second.
+// most once a second. Both connections are redis::blocking_client (core/redis/).
 #pragma once
-#include <hiredis/hiredis.h>
-
 #include <chrono>
+#include <string_view>
 #include <string>
 
-#include "core/hiredis_ptr.hpp"
-#include "core/redis_url.hpp"
+#include "core/redis/blocking_client.hpp"
 
 namespace tempest::detail {
 
@@ -37,11 +35,11 @@ class queue_watch {
  public:
   queue_watch(redis_endpoint ep, std::string queue, std::string bell, std::string wake, int lane);
 
-  enum class woke { token, timeout, error };
+  enum class woke { token, timeout };
   // Blocks until a bell token, a job on <queue> (through the watch, once enabled) or the 1 s
-  // timeout. The main connection's BLPOP reply has been read unless it returns error (an I/O
-  // error on main: main->errstr says which; the caller reconnects). timeout: no token came.
-  woke wait(redisContext* main);
+  // timeout. The main connection's BLPOP reply has been read; trouble on main throws
+  // redis::io_error (the caller reconnects). timeout: no token came.
+  woke wait(redis::blocking_client& main);
   // Jobs arrive without bell tokens: watch <queue> from now on.
   void enable_watch();
   bool watching() const { return enabled_; }
@@ -50,14 +48,13 @@ class queue_watch {
   bool arm();            // connects if needed and sends BLMOVE unless one is pending
   bool read_watch();     // reads the BLMOVE reply; true when a job is there
   void ring_wake();      // RPUSH + PEXPIRE tempest:wake:<id> on the watch connection
-  void drop(const char* why);
+  void drop(std::string_view why);
 
-  const redis_endpoint ep_;
   const std::string queue_;  // <queue>, the list a bell-less front pushes on
   const std::string bell_;   // <queue>:bell
   const std::string wake_;   // tempest:wake:<lane id>
   const int lane_;
-  context_ptr watch_;
+  redis::blocking_client watch_;
   bool pending_ = false;     // a BLMOVE was sent, its reply not read
   bool enabled_ = false;     // bell-less jobs were seen
   bool off_ = false;         // this Redis has no BLMOVE: bell only

@@ -2,7 +2,7 @@
 // answers (see job_codec.hpp for the API, docs/protocol.md for the format), plus the small
 // methods of tempest::request and tempest::response. No I/O, no logging: callers log.
 //
-// Hot path: a job is parsed once by Boost.JSON into a per-job arena (worker.cpp); everything
+// Hot path: a job is parsed once by Boost.JSON into a per-job arena (lane.cpp); everything
 // here keeps views into it and writes answers with json_writer into a reused buffer.
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>

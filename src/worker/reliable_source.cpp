@@ -1,0 +1,124 @@
+// reliable_source: a lane's jobs in reliable mode (the default; at-least-once; docs/protocol.md
+// section 8; see job_source.hpp). Scripts in reliable_scripts.hpp; the heartbeat thread that
+// keeps the lane's id alive is heartbeat.cpp, the reaper reliable.cpp.
+//
+//   take      EVALSHA take_script moves up to --batch jobs from the highest non-empty of
+//             <queue>:high, <queue>, <queue>:low into tempest:processing:<host:pid:lane>, after
+//             DEL of what the processing list still holds (the previous batch, all handled),
+//             and beats; nothing taken -> wait (BLPOP <queue>:bell tempest:wake:<id> 1, while a
+//             second connection watches <queue> for jobs pushed without a bell token:
+//             queue_watch.hpp), then take again
+//   handled   a job finished while later jobs of a long batch wait (the batch has run over the
+//             answer flush delay): its answers are flushed, then LREM processing 1 <entry> is
+//             written (its reply read with the next take); any other job is completed by the
+//             next take's DEL, in the same round trip
+//   stop      DEL the processing list (everything in it was handled); the heartbeat thread
+//             then unregisters the id
+#include <array>
+
+#include "core/answer/client.hpp"
+#include "core/queue_keys.hpp"
+#include "worker/job_source.hpp"
+#include "worker/queue_watch.hpp"
+#include "worker/reliable_scripts.hpp"
+
+namespace tempest::detail {
+namespace {
+
+using redis::text;
+
+class reliable_source final : public job_source {
+ public:
+  reliable_source(redis::blocking_client& redis, source_settings s, std::string id)
+      : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)), batch_text_(std::to_string(s_.batch)),
+        id_(std::move(id)), processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
+        bell_(queue_keys::bell(s_.queue)), ttl_text_(std::to_string(s_.heartbeat_ttl.count())),
+        take_{"take", take_script, {}}, watch_(redis_.endpoint(), s_.queue, bell_, queue_keys::wake(id_), s_.lane) {}
+
+  void next(std::vector<std::string_view>& batch) override {
+    batch.clear();
+    entries_.clear();
+    replies_.clear();
+    if (!take_once(batch) || !batch.empty() || s_.stopping()) return;
+    // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
+    auto woke = watch_.wait(redis_);
+    if (s_.stopping() || !take_once(batch)) return;
+    if (woke == queue_watch::woke::timeout && !batch.empty()) watch_.enable_watch();  // no token, yet jobs
+  }
+
+  void handled(std::size_t i, answers::pool& answers) override {
+    if (!redis_.connected()) return;  // lost during the batch: the next take's DEL completes it
+    answers.flush_out();              // the answer is out before the job leaves processing
+    redis_.append({"LREM", processing_, "1", entries_[i]});
+    ++pending_replies_;
+    redis_.flush();
+  }
+
+  void settle() override {
+    for (; pending_replies_ > 0; --pending_replies_) redis_.read_reply();
+  }
+
+  void lost() override { pending_replies_ = 0; }
+
+  void stop() override {
+    if (!redis_.connected()) return;
+    settle();
+    redis_.command({"DEL", processing_});
+  }
+
+ private:
+  // One take: its EVALSHA goes out before the replies of the LREMs written meanwhile are read.
+  // false when the script is to be loaded again (NOSCRIPT after a SCRIPT FLUSH).
+  bool take_once(std::vector<std::string_view>& batch) {
+    try {
+      redis_.load(take_);
+    } catch (const redis::io_error&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      throw source_error(e.what());
+    }
+    const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
+                                               queue_keys::workers, bell_};
+    const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, s_.queue};
+    redis_.append(take_, keys, argv);
+    redis_.flush();
+    settle();  // the LREMs written before
+    reply_ptr r = redis_.read_reply();
+    if (r->type == REDIS_REPLY_ERROR) {
+      if (!text(r.get()).starts_with("NOSCRIPT")) throw source_error(std::string(text(r.get())));
+      take_.sha.clear();  // SCRIPT FLUSH: load again
+      return false;
+    }
+    for (std::size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
+      std::string_view entry = text(r->element[i]);
+      entry_parts parts;
+      entries_.push_back(entry);
+      batch.push_back(split_entry(entry, parts) ? parts.payload : entry);
+    }
+    replies_.push_back(std::move(r));
+    return true;
+  }
+
+  redis::blocking_client& redis_;
+  const source_settings s_;
+  const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
+  const std::string batch_text_;            // --batch as the take's count
+  const std::string id_;                    // host:pid:lane
+  const std::string processing_;            // tempest:processing:<id>
+  const std::string heartbeat_key_;         // tempest:worker:<id>
+  const std::string bell_;                  // <queue>:bell
+  const std::string ttl_text_;              // --heartbeat-ttl in ms
+  redis::script take_;                      // take_script (its sha once loaded)
+  queue_watch watch_;                       // the wait when no job is there
+  int pending_replies_ = 0;                 // LREMs written, replies not read yet
+  std::vector<std::string_view> entries_;   // the in-flight entry of each job of the batch
+  std::vector<reply_ptr> replies_;          // the replies that hold the current batch
+};
+
+}  // namespace
+
+std::unique_ptr<job_source> make_reliable_source(redis::blocking_client& redis, source_settings s, std::string id) {
+  return std::make_unique<reliable_source>(redis, std::move(s), std::move(id));
+}
+
+}  // namespace tempest::detail
