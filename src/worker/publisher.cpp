@@ -25,7 +25,6 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <ctime>
 #include <stdexcept>
 
@@ -87,7 +86,7 @@ class sigpipe_guard {
 class publisher::connection {
  public:
   explicit connection(redis_endpoint ep)
-      : redis_(std::move(ep), {connect_timeout, reply_timeout}), script_{"publish", history::publish_script, {}} {}
+      : redis_(std::move(ep), {connect_timeout, reply_timeout, true}), script_{"publish", history::publish_script, {}} {}
 
   const redis_endpoint& endpoint() const { return redis_.endpoint(); }
 
@@ -125,33 +124,26 @@ class publisher::connection {
     bool fresh = !redis_.connected();
     connect();
     try {
-      errno = 0;
       return f();
     } catch (const redis::io_error& e) {
-      if (fresh || !resendable(errno)) throw io_failure(errno, e);
+      if (fresh || e.why != redis::io_error::cause::closed) throw io_failure(e);
     }
     connect();
     try {
-      errno = 0;
       return f();
     } catch (const redis::io_error& e) {
-      throw io_failure(errno, e);
+      throw io_failure(e);
     }
   }
 
   void connect() {
     if (redis_.connected()) return;
     redis_.connect();  // AUTH and SELECT refused: redis::refused, "Redis at ... refused AUTH/SELECT: ..."
-    if (!redis_.endpoint().is_unix()) redisEnableKeepAlive(redis_.context());
   }
 
-  // After a failed command: was it Redis closing the connection (safe to resend)? errno is 0
-  // after an EOF (hiredis reads 0 bytes), ECONNRESET or EPIPE when Redis closed it meanwhile.
-  static bool resendable(int err) { return err == 0 || err == ECONNRESET || err == EPIPE; }
-
   // The exception for a failed command (the connection is already dropped).
-  std::runtime_error io_failure(int err, const redis::io_error& e) const {
-    if (err == EAGAIN || err == EWOULDBLOCK)
+  std::runtime_error io_failure(const redis::io_error& e) const {
+    if (e.why == redis::io_error::cause::timeout)
       return std::runtime_error(fmt::format("no reply from Redis at {} within {} s (the command may have run)",
                                             redis_.name(),
                                             std::chrono::duration_cast<std::chrono::seconds>(reply_timeout).count()));

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cerrno>
 
 namespace tempest::redis {
 namespace {
@@ -52,9 +53,14 @@ void blocking_client::set_io_timeout(std::chrono::milliseconds t) {
 }
 
 void blocking_client::fail(std::string_view what) {
+  int err = errno;  // what hiredis saw, before anything else can change it
   std::string why = ctx_ && ctx_->errstr[0] ? ctx_->errstr : "no reply in time";
+  auto c = io_error::cause::other;
+  if (ctx_ && ctx_->err == REDIS_ERR_EOF) c = io_error::cause::closed;
+  else if (ctx_ && ctx_->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE)) c = io_error::cause::closed;
+  else if (ctx_ && ctx_->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK)) c = io_error::cause::timeout;
   ctx_.reset();
-  throw io_error(fmt::format("Redis at {}: {} failed: {}", name(), what, why));
+  throw io_error(fmt::format("Redis at {}: {} failed: {}", name(), what, why), c);
 }
 
 void blocking_client::connect() {
@@ -64,6 +70,7 @@ void blocking_client::connect() {
   if (!c) throw io_error(fmt::format("cannot connect to Redis at {}: out of memory", name()));
   if (c->err) throw io_error(fmt::format("cannot connect to Redis at {}: {}", name(), c->errstr));
   if (o_.io_timeout.count() > 0) redisSetTimeout(c.get(), to_timeval(o_.io_timeout));
+  if (o_.keepalive && !ep_.is_unix()) redisEnableKeepAlive(c.get());
   ctx_ = std::move(c);
   // AUTH and SELECT go out together: one round trip.
   int setup = 0;

@@ -32,7 +32,12 @@
 namespace tempest::redis {
 
 struct io_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  // closed: Redis closed the connection (EOF, reset, broken pipe): a command sent on a
+  // connection found closed like this never reached Redis, so it may be sent again.
+  // timeout: no reply within io_timeout (the command may have run). other: anything else.
+  enum class cause { closed, timeout, other };
+  io_error(const std::string& what, cause c = cause::other) : std::runtime_error(what), why(c) {}
+  cause why;
 };
 struct refused : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -42,6 +47,8 @@ struct blocking_options {
   std::chrono::milliseconds connect_timeout{2000};
   // Each read and write; 0: wait forever (only for commands that block on purpose).
   std::chrono::milliseconds io_timeout{5000};
+  // TCP keepalive (not for unix sockets): for connections that sit idle between commands.
+  bool keepalive = false;
 };
 
 // A Lua script run by its sha. The source is the .lua file embedded at build time
