@@ -8,7 +8,7 @@
 //   tempest::retry_dead_jobs(url, "tempest", 0);             // re-queue the first dead letter
 //   tempest::retry_dead_jobs(url, "tempest", std::nullopt);  // all of them
 //
-// Keys (src/core/queue_keys.hpp; prose in docs/protocol.md section 8):
+// Keys (src/core/queue/keys.hpp; prose in docs/protocol.md section 8):
 //   tempest:workers              set of reliable worker ids ("host:pid:lane")
 //   tempest:worker:<id>          heartbeat, SET ... PX <heartbeat ttl> every ttl/3
 //   tempest:processing:<id>      the jobs worker <id> holds, each as "<queue>\n<priority>\n<job>"

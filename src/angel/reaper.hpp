@@ -1,7 +1,7 @@
 // The seam between the angel and the worker library's reaper: every reap-interval the angel
 // calls reap_once(), which re-queues the jobs held by workers whose heartbeat
 // (tempest:worker:<id>) expired, and moves the jobs that kept killing workers to <queue>:dead
-// (src/core/queue_keys.hpp). The work itself belongs to the library
+// (src/core/queue/keys.hpp). The work itself belongs to the library
 // (tempest::reap_dead_workers, include/tempest/); this file only adapts it for the angel's
 // logs and counters, so the angel never touches processing lists by itself.
 //

@@ -1,8 +1,8 @@
 // Reading the angels' state and the queues for `tempest status` (API and document shapes:
-// status_report.hpp; key names: core/queue_keys.hpp).
+// status_report.hpp; key names: core/queue/keys.hpp).
 #include "angel/status_report.hpp"
 
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>

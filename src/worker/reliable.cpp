@@ -19,7 +19,7 @@
 
 #include "core/json_writer.hpp"
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/answer/client.hpp"
 #include "core/answer/targets.hpp"
 #include "worker/heartbeat.hpp"

@@ -48,7 +48,7 @@
 #include <thread>
 
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/redis_url.hpp"
 #include "core/answer/client.hpp"
 #include "core/answer/targets.hpp"

@@ -1,4 +1,4 @@
-// Where jobs live in Redis, for the front (which pushes) and every worker library (which takes,
+// Where jobs live in Redis (the scripts that move them: core/queue/scripts.hpp), for the front (which pushes) and every worker library (which takes,
 // records in-flight work, and re-queues the jobs of dead workers). docs/protocol.md section 8
 // is the prose. If you change a name here, change the Python/Node clients and the docs too.
 //
