@@ -314,7 +314,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   bool take_once() {
     if (take_sha_.empty()) {
       std::string err;
-      take_sha_ = load_script(redis_.get(), take_script, err);
+      take_sha_ = load_script(redis_.get(), queue::scripts::take_source, err);
       if (take_sha_.empty()) {
         if (redis_->err) redis_lost();
         else pop_failed("SCRIPT LOAD: " + err);
@@ -322,7 +322,8 @@ class worker_lane final : public answer_sink, public cancel_probe {
       }
     }
     append_script(redis_.get(), take_sha_,
-                  {lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_, queue_keys::workers, bell_},
+                  {lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_, queue_keys::workers, bell_,
+                   queue_keys::cancelled},
                   {batch_text_, ttl_text_, id_, w_.options_.queue});
     if (!drain_replies()) return false;  // the LREMs written before
     void* raw = nullptr;
