@@ -208,9 +208,11 @@ void heartbeat::beat() {
 
 void heartbeat::reap() {
   try {
-    // On a connection of its own for now (the heartbeat's is a raw hiredis context).
-    redis::blocking_client r(ep_, {.io_timeout = io_timeout});
-    queue::reap_dead_workers(r, reap_options_);
+    // On a connection of its own for now (the heartbeat's is a raw hiredis context), kept by
+    // this thread (the heartbeat's alone) and connected again after an I/O error.
+    thread_local std::optional<redis::blocking_client> reaper;
+    if (!reaper) reaper.emplace(ep_, redis::blocking_options{.io_timeout = io_timeout});
+    queue::reap_dead_workers(*reaper, reap_options_);
   } catch (const std::runtime_error& e) {
     logger().warn("reaping dead workers failed: {}", e.what());
   }
