@@ -1,15 +1,15 @@
-// The reaper seam (see reaper.hpp): one call of the worker library's
-// tempest::reap_dead_workers (include/tempest/reliable.hpp), turned into the angel's log lines.
+// The reaper seam (see reaper.hpp): one call of the queue model's queue::reap_dead_workers
+// (src/core/queue/reaper.hpp), turned into the angel's log lines.
 #include "angel/reaper.hpp"
 
-#include "tempest/reliable.hpp"
+#include "core/queue/reaper.hpp"
 
 #include <fmt/format.h>
 
 namespace tempest::angel {
 
 reap_report reap_once(const std::string& redis_url) {
-  reap_result res = reap_dead_workers(redis_url);
+  queue::reap_result res = queue::reap_dead_workers(redis_url);
   reap_report r;
   r.available = true;
   r.requeued = res.requeued;

@@ -1,9 +1,9 @@
-// The seam between the angel and the worker library's reaper: every reap-interval the angel
+// The seam between the angel and the queue model's reaper (src/core/queue/reaper.hpp): every reap-interval the angel
 // calls reap_once(), which re-queues the jobs held by workers whose heartbeat
 // (tempest:worker:<id>) expired, and moves the jobs that kept killing workers to <queue>:dead
-// (src/core/queue_keys.hpp). The work itself belongs to the library
-// (tempest::reap_dead_workers, include/tempest/); this file only adapts it for the angel's
-// logs and counters, so the angel never touches processing lists by itself.
+// (src/core/queue/keys.hpp). The work itself belongs to the queue model
+// (queue::reap_dead_workers, the same the worker libraries run); this file only adapts it for
+// the angel's logs and counters, so the angel never touches processing lists by itself.
 //
 // reap_once() reports available = false when no reaper can run (the seam's state before the
 // library had one; the angel then logs once that jobs of dead workers are not re-queued).

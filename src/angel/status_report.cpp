@@ -1,8 +1,8 @@
 // Reading the angels' state and the queues for `tempest status` (API and document shapes:
-// status_report.hpp; key names: core/queue_keys.hpp).
+// status_report.hpp; key names: core/queue/keys.hpp).
 #include "angel/status_report.hpp"
 
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
@@ -14,25 +14,28 @@ namespace tempest::angel {
 namespace {
 
 // Every key matching pattern (SCAN, so a big keyspace is not blocked).
-std::vector<std::string> scan(redis_link& redis, const std::string& pattern) {
+std::vector<std::string> scan(redis::blocking_client& redis, const std::string& pattern) {
   std::vector<std::string> keys;
   std::string cursor = "0";
   do {
     auto r = redis.command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-    if (r.is_error() || r.elements.size() != 2) throw std::runtime_error("SCAN failed: " + r.str);
-    cursor = r.elements[0].str;
-    for (auto& k : r.elements[1].elements) keys.push_back(std::move(k.str));
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+      throw std::runtime_error("SCAN failed: " + std::string(r->type == REDIS_REPLY_ERROR ? redis::text(r.get()) : ""));
+    cursor = redis::text(r->element[0]);
+    for (std::size_t i = 0; i < r->element[1]->elements; ++i) keys.emplace_back(redis::text(r->element[1]->element[i]));
   } while (cursor != "0");
   return keys;
 }
 
-std::vector<resp_value> run(redis_link& redis, const std::vector<std::vector<std::string>>& cmds) {
+std::vector<reply_ptr> run(redis::blocking_client& redis, const std::vector<std::vector<std::string>>& cmds) {
   if (cmds.empty()) return {};
   auto replies = redis.pipeline(cmds);
   for (const auto& r : replies)
-    if (r.is_error()) throw std::runtime_error("Redis answered: " + r.str);
+    if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error("Redis answered: " + std::string(redis::text(r.get())));
   return replies;
 }
+
+long long integer(const reply_ptr& r) { return r->type == REDIS_REPLY_INTEGER ? r->integer : 0; }
 
 std::string text(const boost::json::value& v) {
   if (v.is_string()) return std::string(v.as_string());
@@ -43,7 +46,7 @@ std::string text(const boost::json::value& v) {
 
 }  // namespace
 
-boost::json::value collect_status(redis_link& redis, const std::vector<std::string>& queues) {
+boost::json::value collect_status(redis::blocking_client& redis, const std::vector<std::string>& queues) {
   boost::json::object doc;
 
   boost::json::array angels;
@@ -51,9 +54,9 @@ boost::json::value collect_status(redis_link& redis, const std::vector<std::stri
   std::vector<std::vector<std::string>> gets;
   for (const auto& k : angel_keys) gets.push_back({"GET", k});
   for (const auto& r : run(redis, gets)) {
-    if (r.type != resp_value::kind::string) continue;  // expired between SCAN and GET
+    if (r->type != REDIS_REPLY_STRING) continue;  // expired between SCAN and GET
     boost::system::error_code ec;
-    auto v = boost::json::parse(r.str, ec);
+    auto v = boost::json::parse(redis::text(r.get()), ec);
     if (!ec) angels.push_back(std::move(v));
   }
   doc["angels"] = std::move(angels);
@@ -67,10 +70,10 @@ boost::json::value collect_status(redis_link& redis, const std::vector<std::stri
   boost::json::object qs;
   for (size_t i = 0; i < queues.size(); ++i) {
     boost::json::object o;
-    o["high"] = replies[i * 4].integer;
-    o["normal"] = replies[i * 4 + 1].integer;
-    o["low"] = replies[i * 4 + 2].integer;
-    o["dead"] = replies[i * 4 + 3].integer;
+    o["high"] = integer(replies[i * 4]);
+    o["normal"] = integer(replies[i * 4 + 1]);
+    o["low"] = integer(replies[i * 4 + 2]);
+    o["dead"] = integer(replies[i * 4 + 3]);
     qs[queues[i]] = std::move(o);
   }
   doc["queues"] = std::move(qs);
@@ -84,9 +87,10 @@ boost::json::value collect_status(redis_link& redis, const std::vector<std::stri
   boost::json::object workers;
   long long total = 0;
   for (size_t i = 0; i < processing.size(); ++i) {
-    if (counts[i].integer == 0) continue;
-    workers[processing[i].substr(processing_prefix.size())] = counts[i].integer;
-    total += counts[i].integer;
+    long long n = integer(counts[i]);
+    if (n == 0) continue;
+    workers[processing[i].substr(processing_prefix.size())] = n;
+    total += n;
   }
   boost::json::object in_flight;
   in_flight["total"] = total;

@@ -18,7 +18,7 @@
 //
 // If you change a key or a field here, change docs/angel.md and tests/integration/test_angel.py.
 #pragma once
-#include "angel/redis_link.hpp"
+#include "core/redis/blocking_client.hpp"
 
 #include <boost/json/value.hpp>
 
@@ -34,8 +34,8 @@ inline std::string angel_key(std::string_view host, long pid) {
   return std::string(angel_key_prefix) + std::string(host) + ":" + std::to_string(pid);
 }
 
-// Throws std::runtime_error when Redis is unreachable.
-boost::json::value collect_status(redis_link& redis, const std::vector<std::string>& queues);
+// Throws std::runtime_error (redis::io_error) when Redis is unreachable.
+boost::json::value collect_status(redis::blocking_client& redis, const std::vector<std::string>& queues);
 std::string format_status(const boost::json::value& doc);
 
 }  // namespace tempest::angel

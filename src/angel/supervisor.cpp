@@ -7,9 +7,9 @@
 #include "angel/angel_config.hpp"
 #include "angel/child_process.hpp"
 #include "angel/reaper.hpp"
-#include "angel/redis_link.hpp"
 #include "angel/status_report.hpp"
 #include "core/log.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "core/redis_url.hpp"
 #include "front/embedded_redis.hpp"
 
@@ -132,7 +132,9 @@ class supervisor {
     redis_.reset();
     if (url.empty()) return;
     try {
-      redis_ = std::make_unique<redis_link>(url);
+      redis_ = std::make_unique<redis::blocking_client>(
+          parse_redis_url(url), redis::blocking_options{.connect_timeout = std::chrono::seconds(1),
+                                                        .io_timeout = std::chrono::seconds(1)});
     } catch (const std::invalid_argument& e) {
       log_->error("--redis {}: {}; running without Redis", url, e.what());
       redis_url_.clear();
@@ -433,7 +435,7 @@ class supervisor {
     doc["pid"] = getpid();
     doc["state"] = draining_ ? "draining" : "running";
     doc["config"] = opts_.config_path;
-    doc["redis"] = redis_ ? redis_->endpoint() : "";
+    doc["redis"] = redis_ ? redis_->name() : "";
     doc["updated_ms"] = unix_ms();
     doc["reaper"] = reaper_available_ ? "running" : "unavailable";
     doc["programs"] = std::move(programs);
@@ -446,8 +448,8 @@ class supervisor {
     try {
       auto r = redis_->command({"SET", angel_key(host_, getpid()), boost::json::serialize(state_document(now)), "PX",
                                 std::to_string(angel_key_ttl_ms)});
-      if (r.is_error()) throw std::runtime_error(r.str);
-      if (redis_down_) log_->info("Redis at {} reachable again", redis_->endpoint());
+      if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error(std::string(redis::text(r.get())));
+      if (redis_down_) log_->info("Redis at {} reachable again", redis_->name());
       redis_down_ = false;
     } catch (const std::exception& e) {
       if (!redis_down_) log_->warn("cannot publish the state: {} (retrying every second)", e.what());
@@ -468,7 +470,7 @@ class supervisor {
   angel_config cfg_;
   std::string redis_url_;                     // what children get as TEMPEST_REDIS; empty: none
   std::unique_ptr<front::embedded_redis> embedded_;  // when no Redis is configured
-  std::unique_ptr<redis_link> redis_;
+  std::unique_ptr<redis::blocking_client> redis_;
   std::string host_ = hostname();
   int sigfd_ = -1;
   bool draining_ = false;

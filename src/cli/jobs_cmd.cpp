@@ -8,9 +8,10 @@
 // and the reason; --json prints the records as stored, as one JSON array. retry re-queues
 // record N (the number `jobs dead` shows) or all of them on their priority lists and prints how
 // many. Exit status: 0 done; 1 Redis unreachable or refusing; 2 bad usage, or N not found.
-// The work is the library's (include/tempest/reliable.hpp), the same the worker libraries use.
+// The work is the queue model's (src/core/queue/dead_letters.hpp), the same the worker
+// libraries use; nothing here depends on the worker library.
 #include "cli/commands.hpp"
-#include "tempest/reliable.hpp"
+#include "core/queue/dead_letters.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/json/parse.hpp>
@@ -76,7 +77,7 @@ std::string format_time(long long ms) {
 }
 
 void run_dead(const jobs_args& a) {
-  auto records = list_dead_jobs(redis_url(a), a.queue);
+  auto records = queue::list_dead_jobs(redis_url(a), a.queue);
   if (a.json) {
     std::cout << "[";
     for (std::size_t i = 0; i < records.size(); ++i) std::cout << (i ? ",\n " : "") << records[i].record;
@@ -107,7 +108,7 @@ void run_retry(const jobs_args& a) {
       usage_error("'" + a.number + "' is not a number from 1 (as tempest jobs dead shows)");
     index = n - 1;
   }
-  long long done = retry_dead_jobs(redis_url(a), a.queue, index);
+  long long done = queue::retry_dead_jobs(redis_url(a), a.queue, index);
   if (!a.all && done == 0) {
     std::cerr << "tempest jobs: no dead job number " << a.number << " in " << a.queue << ":dead\n";
     throw CLI::RuntimeError(2);

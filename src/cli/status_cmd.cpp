@@ -5,7 +5,7 @@
 //
 // Exit status: 0 printed; 1 Redis unreachable (one line on stderr); 2 bad usage.
 #include "cli/commands.hpp"
-#include "angel/redis_link.hpp"
+#include "core/redis/blocking_client.hpp"
 #include "angel/status_report.hpp"
 
 #include <CLI/CLI.hpp>
@@ -39,7 +39,8 @@ void add_status_command(CLI::App& app) {
     if (url.empty()) url = default_redis_url;
     if (queues.empty()) queues.push_back("tempest");
     try {
-      angel::redis_link link(url);
+      redis::blocking_client link(parse_redis_url(url), {.connect_timeout = std::chrono::seconds(1),
+                                                          .io_timeout = std::chrono::seconds(1)});
       auto doc = angel::collect_status(link, queues);
       std::cout << (json ? boost::json::serialize(doc) + "\n" : angel::format_status(doc)) << std::flush;
     } catch (const std::invalid_argument& e) {

@@ -2,7 +2,7 @@
 #include "front/endpoint_announcer.hpp"
 
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/resp.hpp"
 
 #include <boost/asio/redirect_error.hpp>

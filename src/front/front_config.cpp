@@ -2,7 +2,7 @@
 
 #include "core/duration.hpp"
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/redis_url.hpp"
 #include "front/request_target.hpp"
 

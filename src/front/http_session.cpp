@@ -1,7 +1,7 @@
 #include "front/http_session.hpp"
 
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/resp.hpp"
 #include "front/accept_guard.hpp"
 #include "front/http_checks.hpp"

@@ -5,7 +5,7 @@
 // client pipelines flushes while a write is in flight. When the RPUSH reply comes, each job's
 // slot moves to "queued", or is finished with redis_unavailable (-> 503).
 #pragma once
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "front/front_stats.hpp"
 #include "front/pending_jobs.hpp"
 

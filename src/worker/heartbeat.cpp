@@ -2,9 +2,9 @@
 #include "worker/heartbeat.hpp"
 
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
-#include "worker/reliable.hpp"
-#include "worker/reliable_scripts.hpp"
+#include "core/queue/keys.hpp"
+#include "core/queue/reaper.hpp"
+#include "core/queue/scripts.hpp"
 
 namespace tempest::detail {
 namespace {
@@ -19,7 +19,7 @@ spdlog::logger& logger() {
 }  // namespace
 
 heartbeat::heartbeat(redis_endpoint ep, std::vector<std::string> ids, std::chrono::milliseconds ttl, reap_options o)
-    : ids_(std::move(ids)), ttl_(ttl), reap_options_(std::move(o)), redis_(std::move(ep), {2s, 5s}), goodbye_{"goodbye", goodbye_script, {}} {
+    : ids_(std::move(ids)), ttl_(ttl), reap_options_(std::move(o)), redis_(std::move(ep), {2s, 5s}), goodbye_(queue::scripts::goodbye()) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -85,7 +85,7 @@ void heartbeat::beat() {
 
 void heartbeat::reap() {
   try {
-    reap_dead_workers(redis_, reap_options_);
+    queue::reap_dead_workers(redis_, reap_options_);
   } catch (const redis::io_error& e) {
     logger().warn("reaping dead workers failed: {}", e.what());
     redis_.close();

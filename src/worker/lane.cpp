@@ -33,7 +33,7 @@
 #include "core/answer/client.hpp"
 #include "core/answer/targets.hpp"
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/redis/blocking_client.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/job_source.hpp"

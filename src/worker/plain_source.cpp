@@ -6,7 +6,7 @@
 #include <array>
 
 #include "core/log.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "worker/job_source.hpp"
 
 namespace tempest::detail {

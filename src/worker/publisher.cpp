@@ -1,5 +1,6 @@
 // tempest::publisher (API in include/tempest/publish.hpp): one redis::blocking_client connection
-// (core/redis/blocking_client.hpp) that records and publishes Server-Sent Events with the history script of src/core/history.hpp.
+// (core/redis/blocking_client.hpp) that records and publishes Server-Sent Events with the
+// history script (src/core/queue/scripts/history.lua; the layout is src/core/history.hpp).
 //
 //   publish    check the names; history_count 0: PUBLISH <channel> ["data"] or ["event","data"];
 //              else EVALSHA <sha> 1 tempest:history:<channel> <channel> <event> <data> <count>
@@ -15,7 +16,7 @@
 // SIGPIPE is blocked around each command (a write to a closed socket is an error value here,
 // not a death), so this works in programs that do not ignore SIGPIPE.
 //
-// If you change the script's arguments, change history_script_args and src/core/history.hpp.
+// If you change the script's arguments, change history_script_args and history.lua.
 #include "tempest/publish.hpp"
 
 #include <hiredis/hiredis.h>
@@ -30,6 +31,7 @@
 
 #include "core/redis/blocking_client.hpp"
 #include "core/history.hpp"
+#include "core/queue/scripts.hpp"
 #include "core/json_writer.hpp"
 #include "core/redis_url.hpp"
 
@@ -86,7 +88,7 @@ class sigpipe_guard {
 class publisher::connection {
  public:
   explicit connection(redis_endpoint ep)
-      : redis_(std::move(ep), {connect_timeout, reply_timeout, true}), script_{"publish", history::publish_script, {}} {}
+      : redis_(std::move(ep), {connect_timeout, reply_timeout, true}), script_(queue::scripts::history()) {}
 
   const redis_endpoint& endpoint() const { return redis_.endpoint(); }
 
@@ -97,7 +99,7 @@ class publisher::connection {
   }
   reply_ptr command(std::initializer_list<std::string_view> a) { return command(redis::blocking_client::args(a.begin(), a.size())); }
 
-  // Runs history::publish_script with the 7 arguments of detail::history_script_args (the
+  // Runs history.lua (queue::scripts::history) with the 7 arguments of detail::history_script_args (the
   // key count first): EVALSHA, loaded first and again after NOSCRIPT (redis::blocking_client::
   // run); EVAL when SCRIPT LOAD is refused (an ACL?).
   reply_ptr run_history_script(const std::vector<std::string>& a) {
@@ -111,7 +113,7 @@ class publisher::connection {
         script_load_refused_ = true;
       }
     }
-    return command({"EVAL", history::publish_script, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
+    return command({"EVAL", queue::scripts::history_source, a[0], a[1], a[2], a[3], a[4], a[5], a[6]});
   }
 
  private:
@@ -157,7 +159,7 @@ class publisher::connection {
   }
 
   redis::blocking_client redis_;
-  redis::script script_;              // history::publish_script
+  redis::script script_;              // history.lua
   bool script_load_refused_ = false;  // SCRIPT LOAD answered an error (ACL?): EVAL only
 };
 

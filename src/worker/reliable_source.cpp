@@ -1,8 +1,8 @@
 // reliable_source: a lane's jobs in reliable mode (the default; at-least-once; docs/protocol.md
-// section 8; see job_source.hpp). Scripts in reliable_scripts.hpp; the heartbeat thread that
-// keeps the lane's id alive is heartbeat.cpp, the reaper reliable.cpp.
+// section 8; see job_source.hpp). Scripts in src/core/queue/scripts/; the heartbeat thread that
+// keeps the lane's id alive is heartbeat.cpp, the reaper src/core/queue/reaper.cpp.
 //
-//   take      EVALSHA take_script moves up to --batch jobs from the highest non-empty of
+//   take      EVALSHA take.lua moves up to --batch jobs from the highest non-empty of
 //             <queue>:high, <queue>, <queue>:low into tempest:processing:<host:pid:lane>, after
 //             DEL of what the processing list still holds (the previous batch, all handled),
 //             and beats; nothing taken -> wait (BLPOP <queue>:bell tempest:wake:<id> 1, while a
@@ -17,10 +17,11 @@
 #include <array>
 
 #include "core/answer/client.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/entry.hpp"
+#include "core/queue/keys.hpp"
+#include "core/queue/scripts.hpp"
 #include "worker/job_source.hpp"
 #include "worker/queue_watch.hpp"
-#include "worker/reliable_scripts.hpp"
 
 namespace tempest::detail {
 namespace {
@@ -33,7 +34,7 @@ class reliable_source final : public job_source {
       : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)), batch_text_(std::to_string(s_.batch)),
         id_(std::move(id)), processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
         bell_(queue_keys::bell(s_.queue)), ttl_text_(std::to_string(s_.heartbeat_ttl.count())),
-        take_{"take", take_script, {}}, watch_(redis_.endpoint(), s_.queue, bell_, queue_keys::wake(id_), s_.lane) {}
+        take_(queue::scripts::take()), watch_(redis_.endpoint(), s_.queue, bell_, queue_keys::wake(id_), s_.lane) {}
 
   void next(std::vector<std::string_view>& batch) override {
     batch.clear();
@@ -77,8 +78,8 @@ class reliable_source final : public job_source {
     } catch (const std::runtime_error& e) {
       throw source_error(e.what());
     }
-    const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
-                                               queue_keys::workers, bell_};
+    const std::array<std::string_view, 8> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
+                                               queue_keys::workers, bell_, queue_keys::cancelled};
     const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, s_.queue};
     redis_.append(take_, keys, argv);
     redis_.flush();
@@ -91,9 +92,9 @@ class reliable_source final : public job_source {
     }
     for (std::size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
       std::string_view entry = text(r->element[i]);
-      entry_parts parts;
+      queue::entry_parts parts;
       entries_.push_back(entry);
-      batch.push_back(split_entry(entry, parts) ? parts.payload : entry);
+      batch.push_back(queue::split_entry(entry, parts) ? parts.payload : entry);
     }
     replies_.push_back(std::move(r));
     return true;
@@ -108,7 +109,7 @@ class reliable_source final : public job_source {
   const std::string heartbeat_key_;         // tempest:worker:<id>
   const std::string bell_;                  // <queue>:bell
   const std::string ttl_text_;              // --heartbeat-ttl in ms
-  redis::script take_;                      // take_script (its sha once loaded)
+  redis::script take_;                      // take.lua (its sha once loaded)
   queue_watch watch_;                       // the wait when no job is there
   int pending_replies_ = 0;                 // LREMs written, replies not read yet
   std::vector<std::string_view> entries_;   // the in-flight entry of each job of the batch

@@ -21,7 +21,7 @@
 #include "core/redis_url.hpp"
 #include "worker/heartbeat.hpp"
 #include "worker/lane.hpp"
-#include "worker/reliable_scripts.hpp"
+#include "core/queue/entry.hpp"
 #include "worker/stop_signals.hpp"
 
 namespace tempest {
@@ -109,7 +109,7 @@ int worker::run() {
   std::vector<std::string> ids;  // one per lane, reliable mode only
   if (reliable) {
     std::string host = host_name();
-    for (int i = 0; i < options_.concurrency; ++i) ids.push_back(detail::make_worker_id(host, getpid(), i));
+    for (int i = 0; i < options_.concurrency; ++i) ids.push_back(queue::make_worker_id(host, getpid(), i));
   }
   logger().info("taking jobs from '{}' at {} (concurrency {}, batch {}, {})", options_.queue, ep.to_string(),
                 options_.concurrency, options_.batch,

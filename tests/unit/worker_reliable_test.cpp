@@ -1,5 +1,5 @@
-// Unit tests of the pure parts of reliable delivery (src/worker/reliable_scripts.hpp,
-// reliable.cpp, request.cpp's deadline check) and of the reliable-mode worker options. The
+// Unit tests of the worker library's side of reliable delivery: request.cpp's deadline check and
+// the reliable-mode worker options (the entry helpers and the scripts: tests/unit/core/queue/). The
 // scripts themselves run against a real redis-server in tests/integration/test_reliable.py.
 #include <gtest/gtest.h>
 
@@ -11,68 +11,11 @@
 #include <vector>
 
 #include "worker/job_codec.hpp"
-#include "worker/reliable_scripts.hpp"
 
 namespace tempest {
 namespace {
 
-using namespace detail;
-
-TEST(WorkerReliableEntry, SplitsQueuePriorityAndPayload) {
-  entry_parts p;
-  ASSERT_TRUE(split_entry("tempest\nhigh\n[\"url\",[{}],\"h:1\",2]", p));
-  EXPECT_EQ(p.queue, "tempest");
-  EXPECT_EQ(p.priority, "high");
-  EXPECT_EQ(p.payload, "[\"url\",[{}],\"h:1\",2]");
-  ASSERT_TRUE(split_entry("q:x\nlow\n", p));
-  EXPECT_EQ(p.queue, "q:x");
-  EXPECT_EQ(p.payload, "");
-  EXPECT_FALSE(split_entry("[\"url\",[{}],\"h:1\",2]", p));
-  EXPECT_FALSE(split_entry("q\nnormal", p));
-}
-
-TEST(WorkerReliableTail, ReadsRespondToAndId) {
-  std::string rt;
-  std::int64_t id = 0;
-  ASSERT_TRUE(parse_job_tail(R"(["url",[{"url":"/a\"b"}],"127.0.0.1:7000",1774761600000123])", rt, id));
-  EXPECT_EQ(rt, "127.0.0.1:7000");
-  EXPECT_EQ(id, 1774761600000123);
-  ASSERT_TRUE(parse_job_tail("[\"url\", [{}], \"[::1]:9\" , 42 ] \n", rt, id));
-  EXPECT_EQ(rt, "[::1]:9");
-  EXPECT_EQ(id, 42);
-  ASSERT_TRUE(parse_job_tail(R"(["x",[],null,7])", rt, id));
-  EXPECT_EQ(rt, "");
-  EXPECT_EQ(id, 7);
-}
-
-TEST(WorkerReliableTail, RejectsWhatIsNotAJobTail) {
-  std::string rt;
-  std::int64_t id = 0;
-  for (const char* bad : {"", "]", "[1,2", R"(["url",[],"h:1",-3])", R"(["url",[],"h:1",4.5])",
-                          R"(["url",[],"h:1","7"])", R"(["url",[],h:1",7])", R"(["url",[],"a\"b",7])",
-                          R"(["url",[],"h:1",1234567890123456789012])"})
-    EXPECT_FALSE(parse_job_tail(bad, rt, id)) << bad;
-}
-
-TEST(WorkerReliable, WorkerIdIsHostPidLane) {
-  EXPECT_EQ(make_worker_id("web1", 4242, 3), "web1:4242:3");
-  EXPECT_EQ(make_worker_id("", 1, 0), "localhost:1:0");
-}
-
-TEST(WorkerReliable, UnsafeRetryAnswers) {
-  auto url = boost::json::parse(unsafe_retry_answer("url"));
-  EXPECT_EQ(url, boost::json::parse(R"([502, {"Content-Type":"text/plain"},
-      "the worker handling this request died; it is not safe to retry"])"));
-  auto other = boost::json::parse(unsafe_retry_answer("resize"));
-  EXPECT_TRUE(other.as_object().contains("error"));
-}
-
-TEST(WorkerReliable, PayloadAction) {
-  EXPECT_EQ(payload_action(R"(["url",[],"h:1",2])"), "url");
-  EXPECT_EQ(payload_action(R"( [ "resize",[],null,2])"), "resize");
-  EXPECT_EQ(payload_action(R"({"url":1})"), "");
-  EXPECT_EQ(payload_action("nothing"), "");
-}
+using namespace detail;  // deadline_passed, job_access
 
 // ---- deadlines --------------------------------------------------------------------------------
 

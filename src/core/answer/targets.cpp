@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "core/hiredis_ptr.hpp"
-#include "core/queue_keys.hpp"
+#include "core/queue/keys.hpp"
 #include "core/redis/blocking_client.hpp"
 
 namespace tempest::answers {

@@ -1,6 +1,6 @@
 // Where jobs live in Redis, for the front (which pushes) and every worker library (which takes,
-// records in-flight work, and re-queues the jobs of dead workers). docs/protocol.md section 8
-// is the prose. If you change a name here, change the Python/Node clients and the docs too.
+// records in-flight work, and re-queues the jobs of dead workers); the scripts that move them
+// are core/queue/scripts/*.lua (scripts.hpp). docs/protocol.md section 8 is the prose. If you change a name here, change the Python/Node clients and the docs too.
 //
 //   <queue>:high, <queue>, <queue>:low   the priority lists, taken in that order; <queue> itself
 //                                         is the normal list, so original BLPOP workers keep
@@ -9,6 +9,8 @@
 //                                         any priority list (trimmed to the last 1024), reliable
 //                                         workers block on it, then take jobs with a script
 //   <queue>:dead                          dead letters (jobs that kept killing workers)
+//   <queue>:attempts                      hash "<respond_to>/<job id>" -> worker deaths while
+//                                         holding that job (core/queue/scripts/reap.lua)
 //   tempest:workers                       set of live reliable worker ids
 //   tempest:worker:<id>                   heartbeat key of a worker (expires when it stops beating)
 //   tempest:processing:<id>               the jobs a worker holds right now
@@ -54,6 +56,7 @@ inline std::array<std::string, 3> lists(std::string_view queue) {
 }
 inline std::string bell(std::string_view queue) { return std::string(queue) + ":bell"; }
 inline std::string dead(std::string_view queue) { return std::string(queue) + ":dead"; }
+inline std::string attempts(std::string_view queue) { return std::string(queue) + ":attempts"; }
 inline constexpr std::string_view workers = "tempest:workers";
 inline std::string heartbeat(std::string_view worker_id) { return "tempest:worker:" + std::string(worker_id); }
 inline std::string processing(std::string_view worker_id) { return "tempest:processing:" + std::string(worker_id); }
