@@ -4,7 +4,7 @@ real front or a fake answer endpoint (FakeFront below: records every `url <id> <
 so that most cases craft their jobs with redis-py and do not depend on the front's encoder.
 
 Keys: <queue>:high, <queue>, <queue>:low, <queue>:bell, <queue>:dead, tempest:workers,
-tempest:worker:<id>, tempest:processing:<id> (src/core/queue_keys.hpp).
+tempest:worker:<id>, tempest:processing:<id> (src/core/queue/keys.hpp).
 """
 
 import json
