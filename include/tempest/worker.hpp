@@ -99,7 +99,7 @@ struct worker_options {
   // Redis holding the queue: redis://[[user]:password@]host[:port][/db] or unix:/path[?db=N].
   // Default: $TEMPEST_REDIS, else redis://127.0.0.1:6379/0.
   std::string redis;
-  std::string queue = "tempest";  // the Redis list the front pushes jobs on
+  std::string queue;  // the Redis list the front pushes jobs on; set by the constructor ("tempest")
   int concurrency = 1;            // worker threads, each with its own connections
   int batch = 16;                 // most jobs taken per round trip to Redis
   std::string log_level = "info"; // trace, debug, info, warn, error, off

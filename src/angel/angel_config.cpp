@@ -6,7 +6,6 @@
 
 #include <toml++/toml.h>
 
-#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -20,12 +19,6 @@ bool valid_program_name(std::string_view n) {
   for (char c : n)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
   return true;
-}
-
-milliseconds positive_duration(const std::string& v) {
-  auto d = parse_duration(v);
-  if (d <= milliseconds(0)) throw std::invalid_argument("must be more than 0");
-  return d;
 }
 
 std::string read_file(const std::string& path) {
@@ -101,27 +94,21 @@ std::vector<setting> angel_settings(angel_config& c) {
        "(--redis wins; default $TEMPEST_REDIS)",
        [&c](const std::string& v) { if (!v.empty()) parse_redis_url(v); c.redis = v; }},
       {"backoff-min", "DURATION", "100ms", "delay before the first restart of an instance that exited",
-       [&c](const std::string& v) { c.limits.backoff_min = positive_duration(v); }},
+       [&c](const std::string& v) { c.limits.backoff_min = parse_duration(v); }, "1ms"},
       {"backoff-max", "DURATION", "30s",
        "the restart delay doubles with each quick exit up to this; the angel keeps trying at this pace",
-       [&c](const std::string& v) { c.limits.backoff_max = positive_duration(v); }},
+       [&c](const std::string& v) { c.limits.backoff_max = parse_duration(v); }, "1ms"},
       {"backoff-reset", "DURATION", "10s", "a run at least this long resets the restart delay to backoff-min",
-       [&c](const std::string& v) { c.limits.backoff_reset = positive_duration(v); }},
+       [&c](const std::string& v) { c.limits.backoff_reset = parse_duration(v); }, "1ms"},
       {"crash-loop", "INT", "0",
        "0: never give up on an instance; N: N exits within crash-window mark it failed (SIGHUP retries)",
-       [&c](const std::string& v) {
-         int n = 0;
-         auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-         if (ec != std::errc{} || end != v.data() + v.size() || n < 0 || n > 1000)
-           throw std::invalid_argument("must be an integer from 0 (never give up) to 1000");
-         c.limits.crash_loop = n;
-       }},
+       [&c](const std::string& v) { c.limits.crash_loop = static_cast<int>(parse_int(v)); }, "0", "1000"},
       {"crash-window", "DURATION", "10s", "the window of crash-loop (unused while crash-loop is 0)",
-       [&c](const std::string& v) { c.limits.crash_window = positive_duration(v); }},
+       [&c](const std::string& v) { c.limits.crash_window = parse_duration(v); }, "1ms"},
       {"stop-timeout", "DURATION", "10s", "after SIGTERM, children still running get SIGKILL",
-       [&c](const std::string& v) { c.stop_timeout = positive_duration(v); }},
+       [&c](const std::string& v) { c.stop_timeout = parse_duration(v); }, "1ms"},
       {"reap-interval", "DURATION", "1s", "how often the jobs of dead workers are re-queued",
-       [&c](const std::string& v) { c.reap_interval = positive_duration(v); }},
+       [&c](const std::string& v) { c.reap_interval = parse_duration(v); }, "1ms"},
       {"redis-server", "PATH", "redis-server",
        "program started as the embedded Redis when no Redis is configured (redis, --redis, $TEMPEST_REDIS)",
        [&c](const std::string& v) {
@@ -138,6 +125,21 @@ angel_config default_config() {
   return c;
 }
 
+std::string angel_example_toml() {
+  angel_config c;
+  settings_table t;
+  for (auto& s : angel_settings(c)) t.add(std::move(s));
+  return t.example_toml("Tempest angel configuration (tempest angel --config FILE)",
+                        "The global keys (only redis is also a flag: --redis wins), then the programs.") +
+         "\n# One table per supervised program (keys: command, count, env, cwd, restart; docs/angel.md).\n"
+         "# [programs.web]\n"
+         "# command = \"build/examples/hello_worker --queue tempest\"  # a string (sh -c) or an argv array\n"
+         "# count = 1\n"
+         "# env = { KEY = \"v\" }\n"
+         "# cwd = \"/srv/app\"\n"
+         "# restart = \"always\"  # always | on-failure | never\n";
+}
+
 angel_config parse_toml_config(std::string_view text, const std::string& origin) {
   toml::table file;
   try {
@@ -151,6 +153,7 @@ angel_config parse_toml_config(std::string_view text, const std::string& origin)
   auto rows = angel_settings(c);
   auto apply = [&](const setting& s, const std::string& v, const std::string& from) {
     try {
+      s.check_bounds(v);  // the min/max columns, as settings_table does
       s.apply(v);
     } catch (const std::exception& e) {
       throw config_error(from + s.name + ": " + e.what());

@@ -4,7 +4,8 @@
 //   angel_config c = load_toml_config("angel.toml");     // or load_procfile("Procfile")
 //   config_diff d = diff(old_config, new_config);         // added, removed, changed, recounted
 //
-// TOML (docs/angel.md has the prose, examples/angel.toml a commented file):
+// TOML (docs/angel.md has the prose, examples/angel.toml a commented file, docs/angel.example.toml
+// the generated one):
 //   redis = "redis://127.0.0.1:6379/0"          global keys: the rows of angel_settings()
 //   backoff-min = "100ms"                        (defaults live only in that table)
 //   crash-loop = 0                               0: never give up on an instance (the default)
@@ -57,6 +58,9 @@ struct angel_config {
 std::vector<setting> angel_settings(angel_config& target);
 // A config with no programs and every global key at its default.
 angel_config default_config();
+// The commented example (docs/angel.example.toml, `tempest angel --print-example-config`): the
+// global keys from angel_settings() at their defaults, then a commented [programs.NAME] table.
+std::string angel_example_toml();
 
 angel_config load_toml_config(const std::string& path);
 angel_config load_procfile(const std::string& path);

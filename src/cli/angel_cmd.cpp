@@ -4,10 +4,12 @@
 // reloads on SIGHUP.
 //
 //   tempest angel [--redis URL] [--log-level L] (--config FILE.toml | PROCFILE)
+//   tempest angel --print-example-config     (docs/angel.example.toml)
 //
 // Exit status: 0 after a drain; 1 the config cannot be read, signals cannot be set up, or the
 // embedded Redis cannot start or died; 2 bad usage. docs/angel.md is the manual.
 #include "cli/commands.hpp"
+#include "angel/angel_config.hpp"
 #include "angel/supervisor.hpp"
 #include "core/log.hpp"
 #include "core/redis_url.hpp"
@@ -34,7 +36,13 @@ void add_angel_command(CLI::App& app) {
                   "Redis URL for the state and the reaper, passed to children as TEMPEST_REDIS "
                   "[default: the config's redis, else $TEMPEST_REDIS, else an embedded redis-server]");
   sub->add_option("--log-level", level, "trace, debug, info, warn, error, off [default: info]");
+  static bool print_example = false;
+  sub->add_flag("--print-example-config", print_example, "print a commented TOML config with every default, and exit");
   sub->callback([] {
+    if (print_example) {
+      std::cout << angel::angel_example_toml();
+      return;
+    }
     auto usage = [](const std::string& what) {
       std::cerr << "tempest angel: " << what << " (see tempest angel --help)\n";
       throw CLI::RuntimeError(2);

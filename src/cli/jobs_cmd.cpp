@@ -11,6 +11,7 @@
 // The work is the queue model's (src/core/queue/dead_letters.hpp), the same the worker
 // libraries use; nothing here depends on the worker library.
 #include "cli/commands.hpp"
+#include "core/config.hpp"
 #include "core/queue/dead_letters.hpp"
 
 #include <CLI/CLI.hpp>
@@ -30,11 +31,9 @@
 namespace tempest::cli {
 namespace {
 
-constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
-
 struct jobs_args {
-  std::string redis;         // --redis, else $TEMPEST_REDIS, else default_redis_url
-  std::string queue = "tempest";
+  std::string redis;         // --redis, else $TEMPEST_REDIS, else default_redis_url (core/config.hpp)
+  std::string queue = default_queue;
   bool json = false;         // dead --json
   bool all = false;          // retry --all
   std::string number;        // retry N, as typed
@@ -46,9 +45,7 @@ struct jobs_args {
 }
 
 std::string redis_url(const jobs_args& a) {
-  if (!a.redis.empty()) return a.redis;
-  if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) return env;
-  return default_redis_url;
+  return a.redis.empty() ? redis_url_from_env() : a.redis;
 }
 
 // "GET /path (j123)" for a url job, "<action> (j123)" otherwise, "?" when unreadable.

@@ -9,6 +9,7 @@
 // stderr); 2 bad usage (one line naming what is wrong). The work is tempest::publisher's
 // (src/worker/publisher.cpp), the same call workers use.
 #include "cli/commands.hpp"
+#include "core/config.hpp"
 #include "core/duration.hpp"
 #include "core/history.hpp"
 #include "tempest/publish.hpp"
@@ -25,11 +26,10 @@
 namespace tempest::cli {
 namespace {
 
-constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
 constexpr long long max_history = 1'000'000'000;
 
 struct publish_args {
-  std::string redis;        // --redis, else $TEMPEST_REDIS, else default_redis_url
+  std::string redis;        // --redis, else $TEMPEST_REDIS, else default_redis_url (core/config.hpp)
   std::string event;        // --event ("" = none)
   std::string history;      // --history as typed ("" = not given)
   std::string history_age;  // --history-age as typed ("" = not given)
@@ -79,10 +79,7 @@ void run(const publish_args& a, const CLI::App& sub) {
       usage_error(std::string("--history-age: ") + e.what());
     }
   }
-  std::string url = a.redis;
-  if (url.empty())
-    if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) url = env;
-  if (url.empty()) url = default_redis_url;
+  std::string url = a.redis.empty() ? redis_url_from_env() : a.redis;
 
   try {
     publisher pub(url, o);

@@ -5,6 +5,7 @@
 //
 // Exit status: 0 printed; 1 Redis unreachable (one line on stderr); 2 bad usage.
 #include "cli/commands.hpp"
+#include "core/config.hpp"
 #include "core/redis/blocking_client.hpp"
 #include "angel/status_report.hpp"
 
@@ -15,9 +16,6 @@
 #include <iostream>
 
 namespace tempest::cli {
-namespace {
-constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
-}
 
 void add_status_command(CLI::App& app) {
   auto* sub = app.add_subcommand("status", "Show supervised programs, queue depths, in-flight jobs and dead letters");
@@ -30,14 +28,11 @@ void add_status_command(CLI::App& app) {
   static bool json = false;
   sub->add_option("--redis", redis,
                   std::string("Redis URL [default: $TEMPEST_REDIS, else ") + default_redis_url + "]");
-  sub->add_option("--queue", queues, "queue to report (repeatable) [default: tempest]")->type_name("NAME");
+  sub->add_option("--queue", queues, std::string("queue to report (repeatable) [default: ") + default_queue + "]")->type_name("NAME");
   sub->add_flag("--json", json, "print one JSON document instead of the table");
   sub->callback([] {
-    std::string url = redis;
-    if (url.empty())
-      if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) url = env;
-    if (url.empty()) url = default_redis_url;
-    if (queues.empty()) queues.push_back("tempest");
+    std::string url = redis.empty() ? redis_url_from_env() : redis;
+    if (queues.empty()) queues.push_back(default_queue);
     try {
       redis::blocking_client link(parse_redis_url(url), {.connect_timeout = std::chrono::seconds(1),
                                                           .io_timeout = std::chrono::seconds(1)});

@@ -1,17 +1,77 @@
+// The settings table (API and usage: config.hpp).
 #include "core/config.hpp"
+
+#include "core/duration.hpp"
+#include "core/redis_url.hpp"
 
 #include <CLI/CLI.hpp>
 #include <toml++/toml.h>
 
+#include <charconv>
+#include <cstdlib>
 #include <sstream>
 
 namespace tempest {
+namespace {
+
+// v and the bound as numbers of the row's type, compared: <0, 0, >0.
+int compare_in_type(const std::string& type, const std::string& v, const std::string& bound) {
+  if (type == "DURATION") {
+    auto a = parse_duration(v), b = parse_duration(bound);
+    return a < b ? -1 : a > b;
+  }
+  if (type == "SIZE") {
+    auto a = parse_size(v), b = parse_size(bound);
+    return a < b ? -1 : a > b;
+  }
+  auto a = parse_int(v), b = parse_int(bound);
+  return a < b ? -1 : a > b;
+}
+
+}  // namespace
+
+long long parse_int(const std::string& v) {
+  long long n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (ec != std::errc{} || p != v.data() + v.size()) throw std::invalid_argument("expected a whole number, got '" + v + "'");
+  return n;
+}
+
+std::string setting::bounds_text() const {
+  if (min.empty() && max.empty()) return "";
+  return " [" + min + ".." + max + "]";
+}
+
+void setting::check_bounds(const std::string& v) const {
+  if ((!min.empty() && compare_in_type(type, v, min) < 0) || (!max.empty() && compare_in_type(type, v, max) > 0))
+    throw std::invalid_argument("'" + v + "' is out of range" + bounds_text());
+}
+
+std::string redis_url_from_env(const std::string& fallback) {
+  if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) return env;
+  return fallback;
+}
+
+setting redis_setting(std::string& target, const std::string& help, const std::string& what_default) {
+  return {"redis", "URL", "", help + " [default: " + what_default + "]", [&target](const std::string& v) {
+            parse_redis_url(v);  // throws with what is wrong
+            target = v;
+          }};
+}
+
+setting queue_setting(std::string& target, const std::string& help) {
+  return {"queue", "NAME", default_queue, help, [&target](const std::string& v) {
+            if (v.empty()) throw std::invalid_argument("the queue name is empty");
+            if (v.find('\n') != std::string::npos) throw std::invalid_argument("the queue name holds a line break");
+            target = v;
+          }};
+}
 
 void settings_table::add_to(CLI::App& app) {
   app.add_option("--config", config_path_, "TOML file with the same keys as these flags (flags win)")
       ->type_name("FILE");
   for (const auto& s : settings_) {
-    std::string help = s.help;
+    std::string help = s.help + s.bounds_text();
     if (!s.default_value.empty()) help += " [default: " + s.default_value + "]";
     flag_options_[s.name] = app.add_option("--" + s.name, flag_values_[s.name], help)->type_name(s.type);
   }
@@ -19,6 +79,7 @@ void settings_table::add_to(CLI::App& app) {
 
 void settings_table::apply(const setting& s, const std::string& value, const std::string& origin) {
   try {
+    s.check_bounds(value);
     s.apply(value);
   } catch (const std::exception& e) {
     throw config_error(origin + s.name + ": " + e.what());
@@ -56,10 +117,10 @@ void settings_table::resolve() {
       apply(s, flag_values_[s.name], "--");
 }
 
-std::string settings_table::example_toml(const std::string& title) const {
-  std::string out = "# " + title + "\n# Every key is also a flag of the same name (flags win over this file).\n";
+std::string settings_table::example_toml(const std::string& title, const std::string& intro) const {
+  std::string out = "# " + title + "\n# " + intro + "\n";
   for (const auto& s : settings_) {
-    out += "\n# " + s.help + " (" + s.type + ")\n";
+    out += "\n# " + s.help + " (" + s.type + s.bounds_text() + ")\n";
     if (s.default_value.empty()) out += "# " + s.name + " = \"\"\n";
     else out += s.name + " = \"" + s.default_value + "\"\n";
   }

@@ -2,7 +2,12 @@
 // (the flag --name and the TOML key are the same word), type, default, help text and a parser
 // that stores the value into the program's config struct. The table feeds --help, the config
 // struct and the commented example file (docs/tempest.example.toml; a test checks they agree).
-// Defaults live only in the table.
+// Defaults live only in the table. Bounds are columns too: min/max (as text in the row's
+// type: INT, SIZE or DURATION; empty: unbounded) are checked by the table before apply and
+// shown in --help and the example as "[1..1024]".
+//
+// Settings every program shares are rows built here: redis_setting() (default $TEMPEST_REDIS,
+// else default_redis_url) and queue_setting() (default default_queue).
 //
 // Precedence: default < config file (--config FILE) < flag.
 //   settings_table t;  t.add({...});  t.add_to(app);  app.parse(argc, argv);  t.resolve();
@@ -31,7 +36,28 @@ struct setting {
   std::string default_value;  // as text; empty: unset (the help says what that means)
   std::string help;
   std::function<void(const std::string&)> apply;  // parse and store; throws std::invalid_argument
+  std::string min = {};       // bounds in the row's type (INT, SIZE, DURATION); empty: none
+  std::string max = {};
+  // " [lo..hi]" (empty when unbounded), as --help and the example show it.
+  std::string bounds_text() const;
+  // Throws std::invalid_argument "'v' is out of range [lo..hi]" when v is outside the bounds.
+  void check_bounds(const std::string& v) const;
 };
+
+// The Redis every program uses when neither --redis nor $TEMPEST_REDIS says otherwise.
+inline constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
+// The Redis list jobs are pushed on and taken from.
+inline constexpr const char* default_queue = "tempest";
+// $TEMPEST_REDIS when set and not empty, else fallback.
+std::string redis_url_from_env(const std::string& fallback = default_redis_url);
+// A whole number (std::invalid_argument otherwise); bounds are the row's columns.
+long long parse_int(const std::string& v);
+
+// --redis URL: checked with parse_redis_url and stored in target. The row has no default (the
+// program fills target from redis_url_from_env() first); what_default ends the help text.
+setting redis_setting(std::string& target, const std::string& help, const std::string& what_default);
+// --queue NAME (default default_queue): not empty, no line break.
+setting queue_setting(std::string& target, const std::string& help);
 
 class settings_table {
  public:
@@ -40,8 +66,9 @@ class settings_table {
   void add_to(CLI::App& app);
   // Applies defaults, then the config file, then the flags that were given.
   void resolve();
-  // The commented TOML example, every setting at its default.
-  std::string example_toml(const std::string& title) const;
+  // The commented TOML example, every setting at its default; intro is its second line.
+  std::string example_toml(const std::string& title,
+                           const std::string& intro = "Every key is also a flag of the same name (flags win over this file).") const;
   const std::vector<setting>& settings() const { return settings_; }
 
  private:

@@ -1,3 +1,4 @@
+// The front's settings table: one row per setting with its default and bounds (API: front_config.hpp).
 #include "front/front_config.hpp"
 
 #include "core/duration.hpp"
@@ -6,33 +7,10 @@
 #include "core/redis_url.hpp"
 #include "front/request_target.hpp"
 
-#include <charconv>
 #include <stdexcept>
 
 namespace tempest::front {
 namespace {
-
-int parse_int(const std::string& v, int lo, int hi) {
-  int n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc{} || p != v.data() + v.size() || n < lo || n > hi)
-    throw std::invalid_argument("expected a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                                ", got '" + v + "'");
-  return n;
-}
-
-std::uint64_t size_in(const std::string& v, std::uint64_t lo, std::uint64_t hi) {
-  auto n = parse_size(v);
-  if (n < lo || n > hi)
-    throw std::invalid_argument("'" + v + "' is out of range (" + std::to_string(lo) + " to " + std::to_string(hi) + " bytes)");
-  return n;
-}
-
-std::chrono::milliseconds duration_in(const std::string& v, std::chrono::milliseconds lo) {
-  auto d = parse_duration(v);
-  if (d < lo) throw std::invalid_argument("'" + v + "' is too short (at least " + format_duration(lo) + ")");
-  return d;
-}
 
 std::vector<std::string> split_list(const std::string& v) {
   std::vector<std::string> out;
@@ -52,18 +30,12 @@ std::vector<std::string> split_list(const std::string& v) {
 }  // namespace
 
 settings_table make_front_settings(front_config& c) {
-  using namespace std::chrono_literals;
   settings_table t;
   t.add({"listen", "ADDRESS", "127.0.0.1:8080", "HTTP listener, host:port (port 0: any free port)",
          [&c](const std::string& v) { split_host_port(v, c.listen_host, c.listen_port); }});
-  t.add({"redis", "URL", "",
-         "Redis URL (redis://host:port/db or unix:/path); default $TEMPEST_REDIS, else an embedded redis-server",
-         [&c](const std::string& v) { parse_redis_url(v); c.redis_url = v; }});
-  t.add({"queue", "NAME", "tempest", "Redis list the jobs are pushed on",
-         [&c](const std::string& v) {
-           if (v.empty()) throw std::invalid_argument("must not be empty");
-           c.queue = v;
-         }});
+  t.add(redis_setting(c.redis_url, "Redis URL (redis://host:port/db or unix:/path)",
+                      "$TEMPEST_REDIS, else an embedded redis-server"));
+  t.add(queue_setting(c.queue, "Redis list the jobs are pushed on"));
   t.add({"answer-listen", "ADDRESS", "127.0.0.1:0",
          "answer endpoint (RESP) host:port; port 0: any free port; with N threads, thread i listens on port+i",
          [&c](const std::string& v) { split_host_port(v, c.answer_host, c.answer_port); }});
@@ -73,38 +45,35 @@ settings_table make_front_settings(front_config& c) {
   t.add({"announce-interval", "DURATION", "2s",
          "how often each answer endpoint is re-announced in Redis (tempest:fronts, valid 3x this); workers "
          "answer only announced endpoints",
-         [&c](const std::string& v) {
-           c.announce_interval = duration_in(v, 100ms);
-           if (c.announce_interval > 60s) throw std::invalid_argument("'" + v + "' is too long (at most 1m)");
-         }});
+         [&c](const std::string& v) { c.announce_interval = parse_duration(v); }, "100ms", "1m"});
   t.add({"timeout", "DURATION", "30s", "time a request waits for a worker's answer before 504",
-         [&c](const std::string& v) { c.timeout = duration_in(v, 1ms); }});
+         [&c](const std::string& v) { c.timeout = parse_duration(v); }, "1ms"});
   t.add({"keepalive-timeout", "DURATION", "75s", "idle keep-alive connections are closed after this",
-         [&c](const std::string& v) { c.keepalive_timeout = duration_in(v, 1ms); }});
+         [&c](const std::string& v) { c.keepalive_timeout = parse_duration(v); }, "1ms"});
   t.add({"header-timeout", "DURATION", "10s", "a request's headers (and body) must arrive within this, else 408 and close",
-         [&c](const std::string& v) { c.header_timeout = duration_in(v, 1ms); }});
+         [&c](const std::string& v) { c.header_timeout = parse_duration(v); }, "1ms"});
   t.add({"shutdown-timeout", "DURATION", "10s", "on SIGTERM, how long in-flight requests may take to finish",
-         [&c](const std::string& v) { c.shutdown_timeout = duration_in(v, 0ms); }});
+         [&c](const std::string& v) { c.shutdown_timeout = parse_duration(v); }, "0ms"});
   t.add({"max-body-size", "SIZE", "1m", "largest request body, else 413",
-         [&c](const std::string& v) { c.max_body_size = size_in(v, 0, 1ull << 32); }});
+         [&c](const std::string& v) { c.max_body_size = parse_size(v); }, "0", "4g"});
   t.add({"max-header-size", "SIZE", "16k", "largest request line plus headers, else 431",
-         [&c](const std::string& v) { c.max_header_size = size_in(v, 256, 1 << 24); }});
+         [&c](const std::string& v) { c.max_header_size = parse_size(v); }, "256", "16m"});
   t.add({"max-answer-size", "SIZE", "16m",
          "largest RESP message a worker may send to the answer endpoint (exact); a larger answer gets -ERR and its request 502",
-         [&c](const std::string& v) { c.max_answer_size = size_in(v, 1024, 1ull << 31); }});
+         [&c](const std::string& v) { c.max_answer_size = parse_size(v); }, "1k", "2g"});
   t.add({"answer-max-args", "INT", "16",
          "most items in one command on the answer endpoint; more is a protocol error and closes the connection",
-         [&c](const std::string& v) { c.answer_max_args = static_cast<std::uint64_t>(parse_int(v, 3, 1 << 20)); }});
+         [&c](const std::string& v) { c.answer_max_args = static_cast<std::uint64_t>(parse_int(v)); }, "3", "1048576"});
   t.add({"answer-auth-max-size", "SIZE", "4k",
          "largest RESP message on the answer endpoint before AUTH (with --answer-password, raised to fit it); more closes the connection",
-         [&c](const std::string& v) { c.answer_auth_max_size = size_in(v, 256, 1 << 20); }});
+         [&c](const std::string& v) { c.answer_auth_max_size = parse_size(v); }, "256", "1m"});
   t.add({"answer-auth-attempts", "INT", "3", "wrong passwords one answer connection may send before it is closed",
-         [&c](const std::string& v) { c.answer_auth_attempts = parse_int(v, 1, 1000); }});
+         [&c](const std::string& v) { c.answer_auth_attempts = static_cast<int>(parse_int(v)); }, "1", "1000"});
   t.add({"max-connections", "INT", "100000", "connections held at once (requests and event streams); past it new ones are closed; "
          "lowered at start to the open-files limit (ulimit -n) minus 64 + 16 per thread",
-         [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v, 1, 10'000'000)); }});
+         [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v)); }, "1", "10000000"});
   t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
-         [&c](const std::string& v) { c.threads = parse_int(v, 1, 256); }});
+         [&c](const std::string& v) { c.threads = static_cast<int>(parse_int(v)); }, "1", "256"});
   t.add({"log-level", "LEVEL", "info", "trace, debug, info, warn, error or off",
          [&c](const std::string& v) {
            log::parse_level(v);
@@ -127,13 +96,13 @@ settings_table make_front_settings(front_config& c) {
   t.add({"cors-origins", "ORIGINS", "", "origins allowed to read event streams cross-origin: comma-separated, or *",
          [&c](const std::string& v) { c.cors_origins = split_list(v); }});
   t.add({"sse-keepalive", "DURATION", "15s", "a comment line is sent on idle event streams this often",
-         [&c](const std::string& v) { c.sse_keepalive = duration_in(v, 10ms); }});
+         [&c](const std::string& v) { c.sse_keepalive = parse_duration(v); }, "10ms"});
   t.add({"sse-retry", "DURATION", "2s", "reconnection delay suggested to clients (the retry: field)",
-         [&c](const std::string& v) { c.sse_retry = duration_in(v, 0ms); }});
+         [&c](const std::string& v) { c.sse_retry = parse_duration(v); }, "0ms"});
   t.add({"sse-max-queue", "SIZE", "1m", "unsent bytes a subscriber may lag behind before it is disconnected",
-         [&c](const std::string& v) { c.sse_max_queue = size_in(v, 1024, 1ull << 31); }});
+         [&c](const std::string& v) { c.sse_max_queue = parse_size(v); }, "1k", "2g"});
   t.add({"sse-replay-limit", "INT", "10000", "most events replayed per channel when a client resumes",
-         [&c](const std::string& v) { c.sse_replay_limit = static_cast<std::uint64_t>(parse_int(v, 1, 1'000'000)); }});
+         [&c](const std::string& v) { c.sse_replay_limit = static_cast<std::uint64_t>(parse_int(v)); }, "1", "1000000"});
   t.add({"priority-routes", "RULES", "",
          "job priority by route: comma-separated [METHOD ][/prefix]=high|normal|low, first match wins",
          [&c](const std::string& v) {

@@ -1,7 +1,8 @@
 // The front's settings: the struct the front reads, and the table (core/config.hpp) that fills
 // it from defaults, the TOML file and flags. Defaults live only in make_front_settings().
 // If you add a setting, also regenerate docs/tempest.example.toml (`tempest front
-// --print-example-config`); tests/unit/front_config_test.cpp checks they agree.
+// --print-example-config`); tests/unit/core/settings_test.cpp checks they agree
+// (and that --help shows every row).
 #pragma once
 #include "core/config.hpp"
 #include "front/route_rules.hpp"

@@ -1,19 +1,20 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
 // (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password
 // --answer-allow --answer-connect-timeout --answer-timeout --answer-reply-wait --answer-buffer --mode
-// --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys; --plain is a
+// --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys (docs/worker.example.toml,
+// from --print-example-config); --plain is a
 // shorthand flag for --mode plain (not in the table: it takes no value). Precedence: default < environment (TEMPEST_REDIS,
 // TEMPEST_ANSWER_PASSWORD) < config file < flag.
 //
 //   auto o = worker_options::from_args(argc, argv, "what the program does");  // exits on error
 //   auto o = worker_options::parse(app, argc, argv);                          // throws instead
 //
-// The defaults are the member initializers of worker_options (include/tempest/worker.hpp);
-// the table shows them in --help. If you add a setting, add the member there too.
+// The defaults are the member initializers of worker_options (include/tempest/worker.hpp; the
+// Redis URL and queue come from core/config.hpp's shared rows); the table shows them and the
+// bounds (its min/max columns) in --help. If you add a setting, add the member there too.
 #include <CLI/CLI.hpp>
 #include <spdlog/common.h>
 
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -25,17 +26,6 @@
 
 namespace tempest {
 namespace {
-
-constexpr const char* default_redis_url = "redis://127.0.0.1:6379/0";
-
-int parse_int_in(const std::string& text, int lo, int hi) {
-  int v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || end != text.data() + text.size() || v < lo || v > hi)
-    throw std::invalid_argument("'" + text + "' is not an integer from " + std::to_string(lo) + " to " +
-                                std::to_string(hi));
-  return v;
-}
 
 // "host:port,host:port": each item checked as an address (the exact text is what jobs carry).
 std::vector<std::string> parse_allow_list(const std::string& text) {
@@ -59,54 +49,32 @@ std::vector<std::string> parse_allow_list(const std::string& text) {
   return out;
 }
 
-std::chrono::milliseconds duration_in(const std::string& v, std::chrono::milliseconds lo, std::chrono::milliseconds hi,
-                                      const char* range) {
-  auto d = parse_duration(v);
-  if (d < lo || d > hi) throw std::invalid_argument("'" + v + "' is not between " + range);
-  return d;
-}
-
 // The answer connections' limits (src/worker/answer_conn.hpp).
 void add_answer_limits(settings_table& t, worker_options& o, const worker_options& d) {
-  using std::chrono::milliseconds;
   t.add({"answer-connect-timeout", "DURATION", format_duration(d.answer_connect_timeout),
          "an answer endpoint not connected within this is down for 1s (its answers dropped)",
-         [&o](const std::string& v) { o.answer_connect_timeout = duration_in(v, milliseconds(10), milliseconds(60'000), "10ms and 60s"); }});
+         [&o](const std::string& v) { o.answer_connect_timeout = parse_duration(v); }, "10ms", "60s"});
   t.add({"answer-timeout", "DURATION", format_duration(d.answer_timeout),
          "an answer not written and acknowledged within this marks its endpoint down (hung) for 1s",
-         [&o](const std::string& v) { o.answer_timeout = duration_in(v, milliseconds(100), milliseconds(600'000), "100ms and 10m"); }});
+         [&o](const std::string& v) { o.answer_timeout = parse_duration(v); }, "100ms", "10m"});
   t.add({"answer-reply-wait", "DURATION", format_duration(d.answer_reply_wait),
          "longest a batch waits for one endpoint's replies (later ones are read with the next batch)",
-         [&o](const std::string& v) { o.answer_reply_wait = duration_in(v, milliseconds(1), milliseconds(10'000), "1ms and 10s"); }});
+         [&o](const std::string& v) { o.answer_reply_wait = parse_duration(v); }, "1ms", "10s"});
   t.add({"answer-buffer", "SIZE", "8m",
          "most bytes of unacknowledged answers per endpoint; above, it is down for 1s (answers dropped)",
-         [&o](const std::string& v) {
-           auto n = parse_size(v);
-           if (n < 64 * 1024 || n > (std::uint64_t{1} << 30)) throw std::invalid_argument("'" + v + "' is not between 64k and 1g");
-           o.answer_buffer = static_cast<std::size_t>(n);
-         }});
+         [&o](const std::string& v) { o.answer_buffer = static_cast<std::size_t>(parse_size(v)); }, "64k", "1g"});
 }
 
 void add_settings(settings_table& t, worker_options& o) {
   const worker_options d;
-  t.add({"redis", "URL", "",
-         "Redis holding the queue: redis://[:password@]host[:port][/db] or unix:/path[?db=N] "
-         "[default: $TEMPEST_REDIS, else " + std::string(default_redis_url) + "]",
-         [&o](const std::string& v) {
-           parse_redis_url(v);  // throws with what is wrong
-           o.redis = v;
-         }});
-  t.add({"queue", "NAME", d.queue, "Redis list the jobs are taken from",
-         [&o](const std::string& v) {
-           if (v.empty()) throw std::invalid_argument("the queue name is empty");
-           if (v.find('\n') != std::string::npos) throw std::invalid_argument("the queue name holds a line break");
-           o.queue = v;
-         }});
+  t.add(redis_setting(o.redis, "Redis holding the queue: redis://[:password@]host[:port][/db] or unix:/path[?db=N]",
+                      std::string("$TEMPEST_REDIS, else ") + default_redis_url));
+  t.add(queue_setting(o.queue, "Redis list the jobs are taken from"));
   t.add({"concurrency", "INT", std::to_string(d.concurrency),
          "worker threads, each with its own connections (above 1, handlers must be thread-safe)",
-         [&o](const std::string& v) { o.concurrency = parse_int_in(v, 1, 1024); }});
+         [&o](const std::string& v) { o.concurrency = static_cast<int>(parse_int(v)); }, "1", "1024"});
   t.add({"batch", "INT", std::to_string(d.batch), "most jobs taken from the queue per round trip",
-         [&o](const std::string& v) { o.batch = parse_int_in(v, 1, 10000); }});
+         [&o](const std::string& v) { o.batch = static_cast<int>(parse_int(v)); }, "1", "10000"});
   t.add({"log-level", "LEVEL", d.log_level, "trace, debug, info, warn, error or off",
          [&o](const std::string& v) {
            if (spdlog::level::from_str(v) == spdlog::level::off && v != "off")
@@ -131,16 +99,13 @@ void add_settings(settings_table& t, worker_options& o) {
          }});
   t.add({"heartbeat-ttl", "DURATION", format_duration(d.heartbeat_ttl),
          "reliable mode: a worker silent this long is dead, its jobs re-queued (within twice this)",
-         [&o](const std::string& v) {
-           auto ttl = parse_duration(v);
-           if (ttl < std::chrono::milliseconds(300) || ttl > std::chrono::hours(1))
-             throw std::invalid_argument("'" + v + "' is not between 300ms and 1h");
-           o.heartbeat_ttl = ttl;
-         }});
+         [&o](const std::string& v) { o.heartbeat_ttl = parse_duration(v); }, "300ms", "1h"});
   t.add({"max-attempts", "INT", std::to_string(d.max_attempts),
          "reliable mode: worker deaths after which a job goes to <queue>:dead",
-         [&o](const std::string& v) { o.max_attempts = parse_int_in(v, 1, 1000); }});
+         [&o](const std::string& v) { o.max_attempts = static_cast<int>(parse_int(v)); }, "1", "1000"});
 }
+
+constexpr const char* example_title = "Tempest worker configuration (any worker program's --config FILE)";
 
 std::string program_name(int argc, const char* const* argv) {
   std::string name = argc > 0 && argv[0] ? argv[0] : "worker";
@@ -150,8 +115,7 @@ std::string program_name(int argc, const char* const* argv) {
 
 }  // namespace
 
-worker_options::worker_options() : redis(default_redis_url) {
-  if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) redis = env;
+worker_options::worker_options() : redis(redis_url_from_env()), queue(default_queue) {
   if (const char* env = std::getenv("TEMPEST_ANSWER_PASSWORD"); env && *env) answer_password = env;
 }
 
@@ -162,7 +126,14 @@ worker_options worker_options::parse(CLI::App& app, int argc, const char* const*
   table.add_to(app);
   bool plain = false;
   app.add_flag("--plain", plain, "the same as --mode plain (at-most-once, the original BLMPOP way)");
+  bool print_example = false;
+  app.add_flag("--print-example-config", print_example, "print a commented TOML config with every default, and exit");
   app.parse(argc, argv);
+  if (print_example) {
+    std::fputs(table.example_toml(example_title).c_str(), stdout);
+    std::fflush(stdout);
+    throw CLI::Success();
+  }
   table.resolve();  // throws config_error naming the key
   if (plain) o.mode = delivery::plain;
   // The environment is not checked by the table: say which variable is wrong.

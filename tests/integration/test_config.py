@@ -278,6 +278,43 @@ class OtherProgramsRefuseWhatDoesNotFitTest(TempestCase):
                 self.assertIn(word, result.stderr)
 
 
+class SettingsTablesTest(TempestCase):
+    """Every program with a settings table prints its example config (the file under docs/) and
+    refuses a value outside a row's bounds with exit 2 and one line naming the key and bounds."""
+
+    DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
+
+    def run_program(self, argv):
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                              stdin=subprocess.DEVNULL)
+
+    def test_print_example_config_is_the_file_under_docs(self):
+        worker = os.path.join(BUILD_DIR, "examples", "hello_worker")
+        for argv, name in (([TEMPEST_BIN, "front"], "tempest.example.toml"),
+                           ([TEMPEST_BIN, "angel"], "angel.example.toml"),
+                           ([worker], "worker.example.toml")):
+            with self.subTest(name=name):
+                result = self.run_program(argv + ["--print-example-config"])
+                self.assertEqual(result.returncode, 0, result.stderr)
+                with open(os.path.join(self.DOCS, name)) as f:
+                    self.assertEqual(result.stdout, f.read())
+
+    def test_out_of_bounds_is_refused_with_the_bounds(self):
+        worker = os.path.join(BUILD_DIR, "examples", "hello_worker")
+        redis = f"redis://{LOOPBACK}:1"
+        for argv, line in (([TEMPEST_BIN, "front", "--redis", redis, "--threads", "0"],
+                            "--threads: '0' is out of range [1..256]"),
+                           ([worker, "--redis", redis, "--concurrency", "2000"],
+                            "--concurrency: '2000' is out of range [1..1024]")):
+            with self.subTest(argv=argv[-2:]):
+                result = self.run_program(argv)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+                self.assertIn(line, result.stderr)
+                help_text = self.run_program(argv[:2 if argv[0] == TEMPEST_BIN else 1] + ["--help"])
+                self.assertIn(line.split()[-1], help_text.stdout)
+
+
 class ConfigFileTest(TempestCase):
 
     @classmethod
