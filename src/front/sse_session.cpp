@@ -1,5 +1,6 @@
 #include "front/sse_session.hpp"
 
+#include "core/errors.hpp"
 #include "core/history.hpp"
 #include "core/log.hpp"
 #include "core/redis/async_client.hpp"
@@ -60,11 +61,13 @@ std::string cors_header(const front_config& cfg, const http_request& req) {
   return {};
 }
 
-asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, int status, std::string_view reason, std::string_view body,
-                             std::string_view extra = {}) {
-  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-                  "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size() + 1) +
-                  "\r\nConnection: close\r\n" + std::string(extra) + "\r\n" + std::string(body) + "\n";
+asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, const http_refusal& e, std::string_view detail = {},
+                             std::string_view detail_after = {}) {
+  std::size_t body_size = e.body.size() + detail.size() + detail_after.size() + 1;
+  std::string r = "HTTP/1.1 " + std::to_string(e.status) + " " + std::string(e.reason) +
+                  "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body_size) +
+                  "\r\nConnection: close\r\n" + std::string(e.extra) + "\r\n" + std::string(e.body) +
+                  std::string(detail) + std::string(detail_after) + "\n";
   error_code ec;
   co_await asio::async_write(socket, asio::buffer(r), asio::redirect_error(asio::use_awaitable, ec));
   socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -176,19 +179,17 @@ asio::awaitable<void> run_sse(sse_context& ctx, asio::ip::tcp::socket socket, ht
   const front_config& cfg = ctx.cfg;
   auto log = log::get("sse");
   if (req.method() != http::verb::get && req.method() != http::verb::head)
-    co_return co_await refuse(socket, 405, "Method Not Allowed", "event streams take GET", "Allow: GET, HEAD\r\n");
+    co_return co_await refuse(socket, sse_error::not_get);
   std::string_view target = req.target();
   std::string_view list = target.substr(cfg.sub_prefix.size());
   list = list.substr(0, list.find('?'));
   std::vector<std::string> channels;
   if (!split_channels(list, channels))
-    co_return co_await refuse(socket, 400, "Bad Request",
-                              "bad channel list: 1 to 16 names of A-Z a-z 0-9 _ . : @ -, joined by commas");
+    co_return co_await refuse(socket, sse_error::bad_channels);
   for (auto& c : channels)
-    if (!allowed(cfg, c)) co_return co_await refuse(socket, 403, "Forbidden", "channel " + c + " is not allowed");
+    if (!allowed(cfg, c)) co_return co_await refuse(socket, sse_error::forbidden, c, " is not allowed");
   if (!ctx.hub->connected() || !ctx.redis->connected())
-    co_return co_await refuse(socket, 503, "Service Unavailable", "service unavailable: Redis unreachable",
-                              "Retry-After: 1\r\n");
+    co_return co_await refuse(socket, sse_error::redis_unreachable);
   std::string last_event_id(req["Last-Event-ID"]);
   if (last_event_id.empty()) last_event_id = query_param(target, "lastEventId");
   std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -201,7 +202,7 @@ asio::awaitable<void> run_sse(sse_context& ctx, asio::ip::tcp::socket socket, ht
   if (!co_await wait_subscribed(ctx, sub)) {
     if (sub->closing()) co_return;
     log->warn("subscription to {} not confirmed by Redis in time: 503", list);
-    sub->enqueue("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    sub->enqueue(std::string(sse_error::not_confirmed));
     sub->finish();
     co_return;
   }
