@@ -3,6 +3,7 @@
 // the gathered replies once per read.
 #include "front/answer_endpoint.hpp"
 
+#include "core/errors.hpp"
 #include "core/log.hpp"
 #include "core/resp.hpp"
 #include "front/accept_guard.hpp"
@@ -135,7 +136,7 @@ struct answer_connection {
     if (!is_known_command(cmd)) no_more_inline();
     if (iequals(cmd, "quit")) { reply_status(out, "OK"); quit = true; return; }
     if (iequals(cmd, "auth")) return auth(argv, out);
-    if (!authed) return reply_error(out, "NOAUTH Authentication required.");
+    if (!authed) return reply_error(out, answer_error::noauth);
     if (iequals(cmd, "url")) return answer(argv, out);
     if (iequals(cmd, "ping")) {
       if (argv.size() > 1) return reply_bulk(out, argv[1].str);
@@ -144,7 +145,8 @@ struct answer_connection {
     if (iequals(cmd, "echo") && argv.size() == 2) return reply_bulk(out, argv[1].str);
     if (iequals(cmd, "info")) return reply_bulk(out, info());
     if (iequals(cmd, "select") || iequals(cmd, "client")) return reply_status(out, "OK");
-    reply_error(out, "ERR unknown command '" + cmd.substr(0, 64) + "' (this is a Tempest answer endpoint)");
+    reply_error(out,
+                std::string(answer_error::unknown_command) + cmd.substr(0, 64) + "' (this is a Tempest answer endpoint)");
   }
 
   // A connection that sent something we do not know may be a browser's POST body, or any other
@@ -164,14 +166,14 @@ struct answer_connection {
   }
 
   void protocol_error(std::string& out) {
-    reply_error(out, "ERR Protocol error: " + reader.error());
+    reply_error(out, std::string(answer_error::protocol) + reader.error());
     close_for(reader.error());
   }
 
   void auth(std::vector<resp_value>& argv, std::string& out) {
-    if (argv.size() < 2 || argv.size() > 3) return reply_error(out, "ERR wrong number of arguments for 'auth' command");
+    if (argv.size() < 2 || argv.size() > 3) return reply_error(out, answer_error::auth_arity);
     if (sh.cfg.answer_password.empty())
-      return reply_error(out, "ERR AUTH <password> called without any password configured for the default user.");
+      return reply_error(out, answer_error::auth_without_password);
     if (password_matches(argv.back().str, sh.cfg.answer_password)) {
       if (!authed) reader.set_limits(endpoint_limits(sh.cfg, true, reader.limits().accept_inline));
       authed = true;
@@ -182,7 +184,7 @@ struct answer_connection {
     if (auto left_out = auth_log.admit())
       log->warn("answer endpoint: wrong password from {}{}{}", remote,
                 quit ? ", closing the connection" : "", left_out_text(*left_out));
-    reply_error(out, "WRONGPASS invalid username-password pair or user is disabled.");
+    reply_error(out, answer_error::wrong_password);
   }
 
   job_slot* waiting_job(const std::string& ids) {
@@ -193,20 +195,21 @@ struct answer_connection {
   }
 
   void answer(std::vector<resp_value>& argv, std::string& out) {
-    if (argv.size() != 3) return reply_error(out, "ERR wrong number of arguments: url <job_id> <json>");
+    if (argv.size() != 3) return reply_error(out, answer_error::answer_arity);
     const std::string& ids = argv[1].str;
     job_slot* slot = waiting_job(ids);
     if (!slot) {
       front_stats::inc(sh.stats.answers_unknown);
       log->debug("[j{}] answer for an unknown or finished job", ids);
-      return reply_error(out, "ERR unknown job " + ids.substr(0, 32) + " (answered, timed out, or not from this front)");
+      return reply_error(out, std::string(answer_error::unknown_job) + ids.substr(0, 32) +
+                                  " (answered, timed out, or not from this front)");
     }
     std::string why;
     if (!parse_answer(argv[2].str, slot->answer, why)) {
       front_stats::inc(sh.stats.answers_invalid);
       log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot->id, why);
       slot->finish(errc::bad_answer);
-      return reply_error(out, "ERR invalid answer: " + why);
+      return reply_error(out, std::string(answer_error::invalid_answer) + why);
     }
     front_stats::inc(sh.stats.answers_accepted);
     slot->finish(errc::none);
@@ -220,11 +223,11 @@ struct answer_connection {
     bool is_answer = argv[0].type == resp_value::kind::string && iequals(argv[0].str, "url") && argv.size() == 3 &&
                      argv[1].type == resp_value::kind::string;
     job_slot* slot = is_answer ? waiting_job(argv[1].str) : nullptr;
-    if (!slot) return reply_error(out, "ERR message " + limit);
+    if (!slot) return reply_error(out, std::string(answer_error::message_too_large) + limit);
     front_stats::inc(sh.stats.answers_invalid);
     log->warn("[j{}] answer {}, client gets 502", slot->id, limit);
     slot->finish(errc::bad_answer);
-    reply_error(out, "ERR invalid answer: " + limit);
+    reply_error(out, std::string(answer_error::invalid_answer) + limit);
   }
 
   std::string info() const {

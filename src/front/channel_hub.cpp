@@ -4,11 +4,14 @@
 #include "core/log.hpp"
 #include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
-#include "front/shard.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/sse_context.hpp"
 #include "front/sse_replay.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -49,9 +52,9 @@ void release_free_heap() {
 
 // ---- sse_subscriber -------------------------------------------------------------------------
 
-sse_subscriber::sse_subscriber(shard& sh, asio::ip::tcp::socket socket, std::vector<std::string> channels)
-    : sh_(sh), socket_(std::move(socket)), channels_(std::move(channels)), cursors_(channels_.size(), "0"),
-      wake_(sh.ioc) {
+sse_subscriber::sse_subscriber(sse_context& ctx, asio::ip::tcp::socket socket, std::vector<std::string> channels)
+    : ctx_(ctx), socket_(std::move(socket)), channels_(std::move(channels)), cursors_(channels_.size(), "0"),
+      wake_(ctx.ioc) {
   error_code ec;
   socket_.non_blocking(true, ec);  // enqueue() writes directly when the socket can take it
 }
@@ -89,10 +92,10 @@ void sse_subscriber::enqueue(block_ptr block) {
   if (!writing_) do_write();
 }
 
-bool sse_subscriber::over_limit(bool alone) const { return backlog() > sh_.cfg.sse_max_queue && !alone; }
+bool sse_subscriber::over_limit(bool alone) const { return backlog() > ctx_.cfg.sse_max_queue && !alone; }
 
 void sse_subscriber::close_slow() {
-  front_stats::inc(sh_.stats.sse_slow_closed);
+  front_stats::inc(ctx_.stats.sse_slow_closed);
   log::get("sse")->info("closing a slow subscriber of {}: {} bytes unsent, {} held", cursor_text(0), queued_bytes_,
                         held_bytes_);
   request_close();
@@ -117,7 +120,7 @@ void sse_subscriber::deliver(std::size_t i, const sse_message& m, const block_pt
     if (!stream_id_less(cursors_[i], m.id)) return;  // already sent by the replay
     cursors_[i] = m.id;
   }
-  front_stats::inc(sh_.stats.sse_events_sent);
+  front_stats::inc(ctx_.stats.sse_events_sent);
   if (m.end) {
     std::string b;
     append_sse_event(b, cursor_text(i), "end", "");
@@ -177,7 +180,7 @@ void sse_subscriber::finish() {
 void sse_subscriber::request_close() {
   if (closing_) return;
   closing_ = true;
-  asio::post(sh_.ioc, [self = shared_from_this()] { self->do_close(); });
+  asio::post(ctx_.ioc, [self = shared_from_this()] { self->do_close(); });
 }
 
 void sse_subscriber::do_close() {
@@ -187,13 +190,13 @@ void sse_subscriber::do_close() {
   wake_.cancel();
   held_ = {};  // the queue goes with the last handler that holds this subscriber
   held_bytes_ = 0;
-  if (sh_.hub) sh_.hub->remove(*this);
+  if (ctx_.hub) ctx_.hub->remove(*this);
 }
 
 // ---- channel_hub ----------------------------------------------------------------------------
 
-channel_hub::channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub)
-    : sh_(sh), pubsub_(std::move(pubsub)), keepalive_(sh.ioc), heap_release_(sh.ioc) {}
+channel_hub::channel_hub(sse_context& ctx, std::shared_ptr<redis::async_client> pubsub)
+    : ctx_(ctx), pubsub_(std::move(pubsub)), keepalive_(ctx.ioc), heap_release_(ctx.ioc) {}
 
 channel_hub::~channel_hub() = default;
 
@@ -211,14 +214,14 @@ bool channel_hub::connected() const { return pubsub_->connected(); }
 
 void channel_hub::add(const std::shared_ptr<sse_subscriber>& s) {
   all_[s.get()] = s;
-  front_stats::inc(sh_.stats.sse_subscribers);
-  front_stats::inc(sh_.stats.sse_subscribers_total);
+  front_stats::inc(ctx_.stats.sse_subscribers);
+  front_stats::inc(ctx_.stats.sse_subscribers_total);
   std::vector<std::string_view> fresh{"SUBSCRIBE"};
   for (auto& name : s->channels()) {
     auto [it, inserted] = channels_.try_emplace(name);
     it->second.subs.push_back(s.get());
     if (inserted) {
-      front_stats::inc(sh_.stats.sse_channels);
+      front_stats::inc(ctx_.stats.sse_channels);
       fresh.push_back(it->first);
     }
   }
@@ -230,7 +233,7 @@ void channel_hub::remove(sse_subscriber& s) {
   if (owner == all_.end()) return;
   auto keep = owner->second;  // s lives until the end of this call
   all_.erase(owner);
-  front_stats::dec(sh_.stats.sse_subscribers);
+  front_stats::dec(ctx_.stats.sse_subscribers);
   std::vector<std::string_view> gone{"UNSUBSCRIBE"};
   std::vector<std::string> names;
   for (auto& name : s.channels()) {
@@ -242,7 +245,7 @@ void channel_hub::remove(sse_subscriber& s) {
   }
   for (auto& name : names) {
     channels_.erase(name);
-    front_stats::dec(sh_.stats.sse_channels);
+    front_stats::dec(ctx_.stats.sse_channels);
   }
   for (auto& n : names) gone.push_back(n);
   if (gone.size() > 1) pubsub_->send_push(format_command(gone));
@@ -343,7 +346,7 @@ void channel_hub::fan_out(const std::string& channel, channel_state& ch, const s
 void channel_hub::hold(const std::string& channel, channel_state& ch, sse_message m) {
   ch.held_bytes += message_bytes(m);
   ch.held.push_back(std::move(m));
-  if (ch.held_bytes <= sh_.cfg.sse_max_queue) return;
+  if (ch.held_bytes <= ctx_.cfg.sse_max_queue) return;
   log::get("sse")->warn("resync of {}: more live messages than --sse-max-queue came meanwhile; stopping it", channel);
   end_resync(channel, ch, true);
 }
@@ -360,7 +363,7 @@ void channel_hub::resync(const std::string& channel) {
   ch.resync_run = ++resync_runs_;
   ch.held.clear();
   ch.held_bytes = 0;
-  asio::co_spawn(sh_.ioc, run_resync(channel, ch.resync_run), [channel](std::exception_ptr e) {
+  asio::co_spawn(ctx_.ioc, run_resync(channel, ch.resync_run), [channel](std::exception_ptr e) {
     if (!e) return;
     try {
       std::rethrow_exception(e);
@@ -384,11 +387,11 @@ asio::awaitable<void> channel_hub::run_resync(std::string channel, std::uint64_t
   if (!start) co_return;
   std::vector<history_source> src(1);
   src[0].from = start->last_id;
-  src[0].left = sh_.cfg.sse_replay_limit;
+  src[0].left = ctx_.cfg.sse_replay_limit;
   bool lost = src[0].from.empty();  // nothing recorded was delivered before: cannot prove the gap covered
   bool caught_up = false;
   while (!caught_up && !src[0].done) {
-    co_await read_pages(sh_, src, names, std::max<std::size_t>(sh_.cfg.sse_max_queue / 2, 1));
+    co_await read_pages(ctx_, src, names, std::max<std::size_t>(ctx_.cfg.sse_max_queue / 2, 1));
     channel_state* ch = resyncing(channel, run);
     if (!ch) co_return;
     auto first_live = std::find_if(ch->held.begin(), ch->held.end(), [](auto& m) { return !m.id.empty(); });
@@ -398,7 +401,7 @@ asio::awaitable<void> channel_hub::run_resync(std::string channel, std::uint64_t
         caught_up = true;
         break;
       }
-      front_stats::inc(sh_.stats.sse_replayed);
+      front_stats::inc(ctx_.stats.sse_replayed);
       fan_out(channel, *ch, m);
     }
     if (!caught_up && !src[0].done && !co_await wait_room(channel, run)) co_return;
@@ -410,9 +413,9 @@ asio::awaitable<void> channel_hub::run_resync(std::string channel, std::uint64_t
 // resync_stall passed (one that does not read then meets the slow-subscriber rule). False when
 // the resync was stopped meanwhile.
 asio::awaitable<bool> channel_hub::wait_room(const std::string& channel, std::uint64_t run) {
-  const std::size_t mark = std::max<std::size_t>(sh_.cfg.sse_max_queue / 2, 1);
+  const std::size_t mark = std::max<std::size_t>(ctx_.cfg.sse_max_queue / 2, 1);
   const auto until = std::chrono::steady_clock::now() + resync_stall;
-  asio::steady_timer poll(sh_.ioc);
+  asio::steady_timer poll(ctx_.ioc);
   error_code ec;
   while (channel_state* ch = resyncing(channel, run)) {
     bool room = std::all_of(ch->subs.begin(), ch->subs.end(),
@@ -443,7 +446,7 @@ void channel_hub::end_resync(const std::string& channel, channel_state& ch, bool
 }
 
 void channel_hub::schedule_keepalive() {
-  keepalive_.expires_after(sh_.cfg.sse_keepalive);
+  keepalive_.expires_after(ctx_.cfg.sse_keepalive);
   keepalive_.async_wait([this](error_code ec) {
     if (ec) return;
     for (auto& [p, s] : all_)

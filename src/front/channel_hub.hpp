@@ -3,7 +3,7 @@
 // SUBSCRIBEs, the last one leaving UNSUBSCRIBEs), fan-out of each message to the channel's
 // subscribers, keep-alive comments, and the resync after the pub/sub connection comes back.
 //
-//   channel_hub hub(shard, pubsub_client);  hub.start();
+//   channel_hub hub(sh.sse, pubsub_client);  hub.start();
 //   hub.add(sub);  ...  hub.remove(sub);      // sub: an sse_subscriber (below)
 //
 // Subscriber lifecycle (one place):
@@ -39,14 +39,14 @@ namespace tempest::redis { class async_client; }
 
 namespace tempest::front {
 
-struct shard;
+struct sse_context;
 class channel_hub;
 
 using block_ptr = std::shared_ptr<const std::string>;
 
 class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
  public:
-  sse_subscriber(shard& sh, boost::asio::ip::tcp::socket socket, std::vector<std::string> channels);
+  sse_subscriber(sse_context& ctx, boost::asio::ip::tcp::socket socket, std::vector<std::string> channels);
 
   const std::vector<std::string>& channels() const { return channels_; }
   std::vector<std::string>& cursors() { return cursors_; }  // one stream id per channel ("0": none)
@@ -81,7 +81,7 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
   void close_slow();
   void wake_if_room();
 
-  shard& sh_;
+  sse_context& ctx_;
   boost::asio::ip::tcp::socket socket_;
   std::vector<std::string> channels_;
   std::vector<std::string> cursors_;
@@ -106,7 +106,7 @@ class sse_subscriber : public std::enable_shared_from_this<sse_subscriber> {
 
 class channel_hub {
  public:
-  channel_hub(shard& sh, std::shared_ptr<redis::async_client> pubsub);
+  channel_hub(sse_context& ctx, std::shared_ptr<redis::async_client> pubsub);
   ~channel_hub();
   void start();
   bool connected() const;
@@ -145,7 +145,7 @@ class channel_hub {
   void schedule_keepalive();
   void schedule_heap_release();
 
-  shard& sh_;
+  sse_context& ctx_;
   std::shared_ptr<redis::async_client> pubsub_;
   std::unordered_map<std::string, channel_state> channels_;
   std::unordered_map<sse_subscriber*, std::shared_ptr<sse_subscriber>> all_;  // owns the subscribers

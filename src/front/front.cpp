@@ -112,6 +112,44 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
   sh.ioc.stop();
 }
 
+// Thread i's shard: its listeners bound (http_ep: the shared HTTP port, the chosen one after
+// the first when 0), its Redis connections, dispatcher, announcer and hub started, its
+// acceptors spawned. Runs once its io_context does.
+std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& stats, std::uint64_t id_base,
+                                   tcp::endpoint& http_ep, const tcp::endpoint& answer_ep,
+                                   const redis_endpoint& redis_ep) {
+  auto sh = std::make_unique<shard>(i, cfg, stats, id_base);
+  sh->http_acceptor.emplace(sh->ioc);
+  open_acceptor(*sh->http_acceptor, http_ep, cfg.threads > 1, "listen");
+  http_ep = sh->http_acceptor->local_endpoint();  // port 0: the others share the chosen port
+  sh->answer_acceptor.emplace(sh->ioc);
+  auto aep = answer_ep;
+  if (aep.port() != 0) aep.port(static_cast<std::uint16_t>(aep.port() + i));
+  open_acceptor(*sh->answer_acceptor, aep, false, "answer-listen");
+  auto bound = sh->answer_acceptor->local_endpoint();
+  if (bound.address().is_unspecified()) {
+    char name[256] = "localhost";
+    ::gethostname(name, sizeof name - 1);
+    sh->respond_to = std::string(name) + ":" + std::to_string(bound.port());
+  } else {
+    sh->respond_to = host_port(bound);
+  }
+  sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
+  sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
+  sh->dispatch->start();
+  // Announced on every connect, before any job of this thread (docs/protocol.md 3.5).
+  sh->announcer = std::make_unique<endpoint_announcer>(sh->ioc.get_executor(), sh->redis, sh->respond_to,
+                                                       cfg.announce_interval);
+  sh->announcer->start();
+  sh->redis->start();
+  sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
+  sh->hub = std::make_unique<channel_hub>(sh->sse, sh->pubsub);
+  sh->hub->start();
+  asio::co_spawn(sh->ioc, run_http_acceptor(*sh), asio::detached);
+  asio::co_spawn(sh->ioc, run_answer_acceptor(*sh), asio::detached);
+  return sh;
+}
+
 }  // namespace
 
 int run_front(const front_config& cfg_in) {
@@ -150,36 +188,8 @@ int run_front(const front_config& cfg_in) {
   auto answer_ep = resolve_listen(cfg.answer_host, cfg.answer_port, "answer-listen");
   std::string answers;
   for (int i = 0; i < cfg.threads; ++i) {
-    auto sh = std::make_unique<shard>(i, cfg, stats, id_base);
-    sh->http_acceptor.emplace(sh->ioc);
-    open_acceptor(*sh->http_acceptor, http_ep, cfg.threads > 1, "listen");
-    http_ep = sh->http_acceptor->local_endpoint();  // port 0: the others share the chosen port
-    sh->answer_acceptor.emplace(sh->ioc);
-    auto aep = answer_ep;
-    if (aep.port() != 0) aep.port(static_cast<std::uint16_t>(aep.port() + i));
-    open_acceptor(*sh->answer_acceptor, aep, false, "answer-listen");
-    auto bound = sh->answer_acceptor->local_endpoint();
-    if (bound.address().is_unspecified()) {
-      char name[256] = "localhost";
-      ::gethostname(name, sizeof name - 1);
-      sh->respond_to = std::string(name) + ":" + std::to_string(bound.port());
-    } else {
-      sh->respond_to = host_port(bound);
-    }
+    auto sh = start_shard(i, cfg, stats, id_base, http_ep, answer_ep, redis_ep);
     answers += (i ? "," : "") + sh->respond_to;
-    sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
-    sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
-    sh->dispatch->start();
-    // Announced on every connect, before any job of this thread (docs/protocol.md 3.5).
-    sh->announcer = std::make_unique<endpoint_announcer>(sh->ioc.get_executor(), sh->redis, sh->respond_to,
-                                                         cfg.announce_interval);
-    sh->announcer->start();
-    sh->redis->start();
-    sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
-    sh->hub = std::make_unique<channel_hub>(*sh, sh->pubsub);
-    sh->hub->start();
-    asio::co_spawn(sh->ioc, run_http_acceptor(*sh), asio::detached);
-    asio::co_spawn(sh->ioc, run_answer_acceptor(*sh), asio::detached);
     shards.push_back(std::move(sh));
   }
 

@@ -10,7 +10,7 @@
 //   - several Content-Length fields (even equal ones), or one holding a
 //     list of values (even equal ones: "1, 1", which Beast accepts)      -> 400
 #pragma once
-#include "core/error.hpp"
+#include "core/errors.hpp"
 
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/message.hpp>

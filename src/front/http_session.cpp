@@ -277,6 +277,104 @@ asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::i
   co_return error_response(e, version);
 }
 
+// One request's header and body, read and checked. `target`'s views point into `path_scratch`
+// or into the target's bytes, which the parser's message owns. Returns errc::none with `ec`
+// set when the client went away or was too slow (nothing to answer: just close).
+struct read_result {
+  errc e = errc::none;
+  error_code ec;
+  target_error bad_target = target_error::none;
+};
+
+// The target is split and normalised here, once, before any body is read; every later use
+// (rules, event-stream prefix, the job) takes this path.
+asio::awaitable<read_result> read_request(const front_config& cfg, asio::ip::tcp::socket& stream,
+                                          beast::flat_buffer& buffer, deadline& dl, request_parser& parser,
+                                          std::string& path_scratch, target_parts& target) {
+  read_result r;
+  parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
+  parser.body_limit(cfg.max_body_size);
+  dl.arm(cfg.header_timeout);
+  r.ec = co_await read_header(stream, buffer, parser, cfg.max_header_size);
+  r.e = r.ec ? classify_read_error(r.ec, dl) : check_request_header(parser.get().base());
+  if (!r.ec && r.e == errc::none) {
+    r.bad_target = parse_target(parser.get().target(), path_scratch, target);
+    if (r.bad_target != target_error::none) r.e = errc::bad_request;
+  }
+  if (!r.ec && r.e == errc::none) {
+    if (expects_continue(parser.get()) && !parser.is_done()) {
+      static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+      co_await asio::async_write(stream, asio::buffer(cont), asio::redirect_error(asio::use_awaitable, r.ec));
+    }
+    trailer_filter header_fields(parser.get());
+    if (!r.ec && !parser.is_done())
+      co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, r.ec));
+    if (r.ec) r.e = classify_read_error(r.ec, dl);
+    else header_fields.drop_trailers(parser.get());
+  }
+  dl.disarm();
+  co_return r;
+}
+
+// Answers a request the front refuses itself (4xx/5xx before any job) and closes the connection.
+asio::awaitable<void> refuse(front_stats& stats, const front_config& cfg, asio::ip::tcp::socket& stream,
+                             deadline& dl, const std::string& remote_addr, const read_result& r) {
+  front_stats::inc(stats.bad_requests);
+  log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(r.e), error_text(r.e),
+                          r.ec ? r.ec.message() : std::string(describe(r.bad_target)));
+  auto res = error_response(r.e, 11);
+  res.keep_alive(false);
+  res.set(http::field::date, http_date());
+  res.prepare_payload();
+  dl.arm(cfg.header_timeout);
+  error_code ec;
+  co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  co_await lingering_close(stream, dl);
+}
+
+// Request -> job: encodes the request, registers `slot` as pending and pushes the job.
+void issue_job(shard& sh, const http_request& req, const target_parts& target, const std::string& remote_addr,
+               job_slot& slot) {
+  slot.id = sh.ids.next();
+  slot.st = job_slot::state::pushing;
+  slot.error = errc::none;
+  std::string job;
+  job.reserve(256 + req.body().size());
+  job_meta meta;
+  auto priority = decide_meta(sh.cfg, req, target.path, meta);
+  encode_job(job, req, target, remote_addr, sh.respond_to, slot.id, meta);
+  sh.pending.add(slot);
+  front_stats::inc(sh.stats.pending_jobs);
+  sh.dispatch->push(slot.id, std::move(job), priority);
+}
+
+// Answer -> response: the connection headers, the Date, the framing, and no body for HEAD,
+// 204 and 304.
+void finish_response(http_response& res, bool keep_alive, bool head) {
+  res.keep_alive(keep_alive);
+  res.set(http::field::date, http_date());
+  auto status = res.result_int();
+  if (status == 204 || status == 304) {
+    res.body().clear();
+  } else {
+    res.prepare_payload();
+  }
+  if (head) {  // same headers as GET, no body
+    auto n = res.body().size();
+    res.body().clear();
+    if (status != 204 && status != 304) res.content_length(n);
+  }
+}
+
+// The connection becomes an event stream, which reads the channels from the target: give it
+// the normalised origin form.
+void to_origin_form(http_request& req, const target_parts& target) {
+  if (target.path.data() == req.target().data()) return;
+  std::string origin(target.path);
+  if (!target.query.empty()) origin.append("?").append(target.query);
+  req.target(origin);
+}
+
 }  // namespace
 
 asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) {
@@ -309,94 +407,31 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     }
     entry.busy = true;
     request_parser parser;
-    parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
-    parser.body_limit(cfg.max_body_size);
-    dl.arm(cfg.header_timeout);
-    ec = co_await read_header(stream, buffer, parser, cfg.max_header_size);
-    errc e = ec ? classify_read_error(ec, dl) : check_request_header(parser.get().base());
-    // The target is split and normalised here, once, before any body is read; every later use
-    // (rules, event-stream prefix, the job) takes this path. Its views stay valid below: they
-    // point into path_scratch or into the target's bytes, which the parser's message owns.
     target_parts target;
-    auto bad_target = target_error::none;
-    if (!ec && e == errc::none) {
-      bad_target = parse_target(parser.get().target(), path_scratch, target);
-      if (bad_target != target_error::none) e = errc::bad_request;
-    }
-    if (!ec && e == errc::none) {
-      if (expects_continue(parser.get()) && !parser.is_done()) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await asio::async_write(stream, asio::buffer(cont), asio::redirect_error(asio::use_awaitable, ec));
-      }
-      trailer_filter header_fields(parser.get());
-      if (!ec && !parser.is_done())
-        co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) e = classify_read_error(ec, dl);
-      else header_fields.drop_trailers(parser.get());
-    }
-    dl.disarm();
-    if (ec && e == errc::none) break;  // the client went away or was too slow: just close
-    if (e != errc::none) {
-      front_stats::inc(sh.stats.bad_requests);
-      log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(e), error_text(e),
-                              ec ? ec.message() : std::string(describe(bad_target)));
-      auto res = error_response(e, 11);
-      res.keep_alive(false);
-      res.set(http::field::date, http_date());
-      res.prepare_payload();
-      dl.arm(cfg.header_timeout);
-      co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-      co_await lingering_close(stream, dl);
+    auto r = co_await read_request(cfg, stream, buffer, dl, parser, path_scratch, target);
+    if (r.ec && r.e == errc::none) break;  // the client went away or was too slow: just close
+    if (r.e != errc::none) {
+      co_await refuse(sh.stats, cfg, stream, dl, remote_addr, r);
       co_return;
     }
 
     http_request& req = parser.get();  // not released: target's views stay on its bytes
     if (is_sse_target(cfg, target.path)) {
-      // The connection becomes an event stream, which reads the channels from the target:
-      // give it the normalised origin form.
-      if (target.path.data() != req.target().data()) {
-        std::string origin(target.path);
-        if (!target.query.empty()) origin.append("?").append(target.query);
-        req.target(origin);
-      }
+      to_origin_form(req, target);
       dl.disarm();
       sh.connections.erase(&entry);
-      co_await run_sse(sh, std::move(socket), std::move(req));
+      co_await run_sse(sh.sse, std::move(socket), std::move(req));
       co_return;
     }
     front_stats::inc(sh.stats.requests_total);
     bool keep_alive = req.keep_alive();
     bool head = req.method() == http::verb::head;
-    unsigned version = req.version();
-    slot.id = sh.ids.next();
-    slot.st = job_slot::state::pushing;
-    slot.error = errc::none;
-    std::string job;
-    job.reserve(256 + req.body().size());
-    job_meta meta;
-    auto priority = decide_meta(cfg, req, target.path, meta);
-    encode_job(job, req, target, remote_addr, sh.respond_to, slot.id, meta);
-    sh.pending.add(slot);
-    front_stats::inc(sh.stats.pending_jobs);
-    sh.dispatch->push(slot.id, std::move(job), priority);
-    auto answer = co_await wait_for_answer(sh, stream, slot, version);
+    issue_job(sh, req, target, remote_addr, slot);
+    auto answer = co_await wait_for_answer(sh, stream, slot, req.version());
     if (!answer) break;  // the client went away
     http_response res = std::move(*answer);
-
     keep_alive = keep_alive && !sh.stopping;
-    res.keep_alive(keep_alive);
-    res.set(http::field::date, http_date());
-    auto status = res.result_int();
-    if (status == 204 || status == 304) {
-      res.body().clear();
-    } else {
-      res.prepare_payload();
-    }
-    if (head) {  // same headers as GET, no body
-      auto n = res.body().size();
-      res.body().clear();
-      if (status != 204 && status != 304) res.content_length(n);
-    }
+    finish_response(res, keep_alive, head);
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !keep_alive) break;

@@ -9,7 +9,7 @@
 //   pushing/queued --deadline--> the session answers 503 (still pushing) or 504 (queued)
 // A later answer for a job no longer in the table gets "-ERR unknown job".
 #pragma once
-#include "core/error.hpp"
+#include "core/errors.hpp"
 #include "front/answer.hpp"
 
 #include <boost/asio/any_io_executor.hpp>

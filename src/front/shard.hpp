@@ -10,6 +10,7 @@
 #include "front/front_stats.hpp"
 #include "front/job_dispatch.hpp"
 #include "front/pending_jobs.hpp"
+#include "front/sse_context.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -59,6 +60,7 @@ struct shard {
   std::unique_ptr<endpoint_announcer> announcer;  // respond_to in tempest:fronts, on redis
   std::shared_ptr<redis::async_client> pubsub;  // the thread's one Redis pub/sub connection
   std::unique_ptr<channel_hub> hub;             // Server-Sent Events fan-out
+  sse_context sse{cfg, stats, ioc, redis, hub};  // what the event-stream parts use (sse_context.hpp)
   std::string respond_to;  // "host:port" of this shard's answer endpoint, written into jobs
   std::optional<boost::asio::ip::tcp::acceptor> http_acceptor;
   std::optional<boost::asio::ip::tcp::acceptor> answer_acceptor;

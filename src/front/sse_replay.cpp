@@ -1,10 +1,14 @@
 #include "front/sse_replay.hpp"
 
 #include "core/history.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/channel_hub.hpp"
-#include "front/shard.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/sse_context.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -81,7 +85,7 @@ std::size_t message_bytes(const sse_message& m) {
   return m.id.size() + m.event.size() + m.data.size() + entry_overhead;
 }
 
-asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources, const std::vector<std::string>& names,
+asio::awaitable<void> read_pages(sse_context& ctx, std::vector<history_source>& sources, const std::vector<std::string>& names,
                                  std::size_t budget) {
   std::vector<std::string> wires;
   std::vector<std::pair<std::size_t, std::uint64_t>> asked;  // source, entries asked for
@@ -93,11 +97,11 @@ asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources
     asked.emplace_back(k, n);
   }
   if (wires.empty()) co_return;
-  auto replies = co_await redis_calls(sh, std::move(wires), page_wait);
+  auto replies = co_await redis_calls(ctx, std::move(wires), page_wait);
   for (std::size_t r = 0; r < asked.size(); ++r) take_page(sources[asked[r].first], asked[r].second, replies[r]);
 }
 
-asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, std::vector<std::string> wires,
+asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(sse_context& ctx, std::vector<std::string> wires,
                                                                     std::chrono::milliseconds timeout) {
   struct call_state {
     explicit call_state(asio::io_context& ioc, std::size_t n) : wake(ioc), values(n) {}
@@ -105,11 +109,11 @@ asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, s
     std::vector<std::optional<resp_value>> values;
     std::size_t pending = 0;
   };
-  auto st = std::make_shared<call_state>(sh.ioc, wires.size());
+  auto st = std::make_shared<call_state>(ctx.ioc, wires.size());
   st->wake.expires_after(timeout);
   st->pending = wires.size();
   for (std::size_t i = 0; i < wires.size(); ++i) {
-    sh.redis->send(std::move(wires[i]), [st, i](error_code ec, resp_value v) {
+    ctx.redis->send(std::move(wires[i]), [st, i](error_code ec, resp_value v) {
       if (!ec && !v.is_error()) st->values[i] = std::move(v);
       if (--st->pending == 0) st->wake.cancel();
     });
@@ -152,21 +156,21 @@ history_page read_history(resp_value&& reply, const std::string& cursor) {
   return page;
 }
 
-asio::awaitable<std::vector<std::size_t>> replay_history(shard& sh, std::shared_ptr<sse_subscriber> sub,
+asio::awaitable<std::vector<std::size_t>> replay_history(sse_context& ctx, std::shared_ptr<sse_subscriber> sub,
                                                          std::vector<replay_source> from) {
-  const std::size_t mark = std::max<std::size_t>(sh.cfg.sse_max_queue / 2, 1);
-  const std::size_t block_size = std::clamp<std::size_t>(sh.cfg.sse_max_queue / 8, 256, 16 * 1024);
+  const std::size_t mark = std::max<std::size_t>(ctx.cfg.sse_max_queue / 2, 1);
+  const std::size_t block_size = std::clamp<std::size_t>(ctx.cfg.sse_max_queue / 8, 256, 16 * 1024);
   std::vector<history_source> sources;
   for (auto& f : from) {
     history_source s;
     s.channel = f.channel;
     s.from = f.from;
-    s.left = sh.cfg.sse_replay_limit;
+    s.left = ctx.cfg.sse_replay_limit;
     sources.push_back(std::move(s));
   }
   std::string block;
   while (!sub->closing()) {
-    co_await read_pages(sh, sources, sub->channels(), mark);
+    co_await read_pages(ctx, sources, sub->channels(), mark);
     history_source* s = sub->closing() ? nullptr : next_source(sources);
     if (!s) break;
     sse_message m = std::move(s->page.front());
@@ -175,7 +179,7 @@ asio::awaitable<std::vector<std::size_t>> replay_history(shard& sh, std::shared_
     if (!stream_id_less(cursor, m.id)) continue;
     cursor = m.id;
     append_sse_event(block, sub->cursor_text(s->channel), m.event, m.data);
-    front_stats::inc(sh.stats.sse_replayed);
+    front_stats::inc(ctx.stats.sse_replayed);
     if (block.size() < block_size) continue;
     sub->enqueue(std::exchange(block, std::string()));
     co_await wait_room(*sub, mark);

@@ -5,7 +5,7 @@
 // history and however slowly (or not at all) it reads.
 //
 //   std::vector<replay_source> from{{0, "1732761600000-0"}, {2, "0"}};
-//   auto gaps = co_await replay_history(sh, sub, from);  // channel indexes to report lost
+//   auto gaps = co_await replay_history(ctx, sub, from);  // channel indexes to report lost
 //
 // Pages: each channel has at most one page buffered, sized from the entry sizes seen so that
 // all buffered pages together stay under about half of --sse-max-queue. Events go to the
@@ -36,12 +36,12 @@ namespace tempest { struct resp_value; }
 
 namespace tempest::front {
 
-struct shard;
+struct sse_context;
 class sse_subscriber;
 
 // Commands from a coroutine, sent together; one result per command, nullopt where Redis
 // failed, replied an error or did not answer within `timeout`.
-boost::asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(shard& sh, std::vector<std::string> wires,
+boost::asio::awaitable<std::vector<std::optional<resp_value>>> redis_calls(sse_context& ctx, std::vector<std::string> wires,
                                                                            std::chrono::milliseconds timeout);
 
 // History reads (resume and resync). A range starts AT the cursor (inclusive), so that the
@@ -70,7 +70,7 @@ struct history_source {
 // sized from the largest entry of its last page so that all the pages together hold about
 // `budget` bytes (at most 256 entries, at least one; 4 for a first page, before any entry size
 // is known). A page Redis does not answer within 5 s is a gap.
-boost::asio::awaitable<void> read_pages(shard& sh, std::vector<history_source>& sources,
+boost::asio::awaitable<void> read_pages(sse_context& ctx, std::vector<history_source>& sources,
                                         const std::vector<std::string>& names, std::size_t budget);
 // Bytes a buffered message is counted for.
 std::size_t message_bytes(const sse_message& m);
@@ -82,7 +82,7 @@ struct replay_source {
 
 // Replays into sub (which is not ready yet: live messages are held). Returns the indexes of
 // the channels whose gap the history did not cover. Returns early when sub is closing.
-boost::asio::awaitable<std::vector<std::size_t>> replay_history(shard& sh, std::shared_ptr<sse_subscriber> sub,
+boost::asio::awaitable<std::vector<std::size_t>> replay_history(sse_context& ctx, std::shared_ptr<sse_subscriber> sub,
                                                                 std::vector<replay_source> sources);
 
 }  // namespace tempest::front

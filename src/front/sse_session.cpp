@@ -1,12 +1,17 @@
 #include "front/sse_session.hpp"
 
+#include "core/errors.hpp"
 #include "core/history.hpp"
 #include "core/log.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/channel_hub.hpp"
-#include "front/shard.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/sse_context.hpp"
 #include "front/sse_replay.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -56,11 +61,13 @@ std::string cors_header(const front_config& cfg, const http_request& req) {
   return {};
 }
 
-asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, int status, std::string_view reason, std::string_view body,
-                             std::string_view extra = {}) {
-  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-                  "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size() + 1) +
-                  "\r\nConnection: close\r\n" + std::string(extra) + "\r\n" + std::string(body) + "\n";
+asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, const http_refusal& e, std::string_view detail = {},
+                             std::string_view detail_after = {}) {
+  std::size_t body_size = e.body.size() + detail.size() + detail_after.size() + 1;
+  std::string r = "HTTP/1.1 " + std::to_string(e.status) + " " + std::string(e.reason) +
+                  "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body_size) +
+                  "\r\nConnection: close\r\n" + std::string(e.extra) + "\r\n" + std::string(e.body) +
+                  std::string(detail) + std::string(detail_after) + "\n";
   error_code ec;
   co_await asio::async_write(socket, asio::buffer(r), asio::redirect_error(asio::use_awaitable, ec));
   socket.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
@@ -68,19 +75,19 @@ asio::awaitable<void> refuse(asio::ip::tcp::socket& socket, int status, std::str
 }
 
 // Waits (bounded) until Redis confirmed the subscription to every channel of sub.
-asio::awaitable<bool> wait_subscribed(shard& sh, std::shared_ptr<sse_subscriber> sub) {
+asio::awaitable<bool> wait_subscribed(sse_context& ctx, std::shared_ptr<sse_subscriber> sub) {
   auto until = std::chrono::steady_clock::now() + subscribe_wait;
   error_code ec;
-  while (!sub->closing() && !sh.hub->subscribed(*sub) && std::chrono::steady_clock::now() < until) {
+  while (!sub->closing() && !ctx.hub->subscribed(*sub) && std::chrono::steady_clock::now() < until) {
     sub->wake().expires_at(until);
     co_await sub->wake().async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
-  co_return !sub->closing() && sh.hub->subscribed(*sub);
+  co_return !sub->closing() && ctx.hub->subscribed(*sub);
 }
 
 // Sets each channel's cursor: the client's stream id where its cursor names the channel (which
 // is then replayed), else the newest recorded id (asked of Redis when the hub does not know it).
-asio::awaitable<void> set_cursors(shard& sh, std::shared_ptr<sse_subscriber> sub,
+asio::awaitable<void> set_cursors(sse_context& ctx, std::shared_ptr<sse_subscriber> sub,
                                   std::vector<std::pair<std::string, std::string>> given,
                                   std::vector<replay_source>& replay) {
   const auto& channels = sub->channels();
@@ -93,17 +100,17 @@ asio::awaitable<void> set_cursors(shard& sh, std::shared_ptr<sse_subscriber> sub
       replay.push_back({i, it->second});
       continue;
     }
-    sub->cursors()[i] = sh.hub->last_id(channels[i]);
+    sub->cursors()[i] = ctx.hub->last_id(channels[i]);
     if (!sub->cursors()[i].empty()) continue;
     unknown.push_back(i);
     wires.push_back(format_command({"XREVRANGE", history::key(channels[i]), "+", "-", "COUNT", "1"}));
   }
-  auto replies = co_await redis_calls(sh, std::move(wires), subscribe_wait);
+  auto replies = co_await redis_calls(ctx, std::move(wires), subscribe_wait);
   for (std::size_t k = 0; k < unknown.size(); ++k) {
     auto& v = replies[k];  // [[id, fields]] or []
     bool any = v && !v->elements.empty() && !v->elements[0].elements.empty();
     std::string known = any ? v->elements[0].elements[0].str : "0";
-    sh.hub->note_id(channels[unknown[k]], known == "0" ? "" : known);
+    ctx.hub->note_id(channels[unknown[k]], known == "0" ? "" : known);
     sub->cursors()[unknown[k]] = known;
   }
 }
@@ -168,36 +175,34 @@ bool is_sse_target(const front_config& cfg, std::string_view target) {
   return target.substr(0, cfg.sub_prefix.size()) == cfg.sub_prefix;
 }
 
-asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_request req) {
-  const front_config& cfg = sh.cfg;
+asio::awaitable<void> run_sse(sse_context& ctx, asio::ip::tcp::socket socket, http_request req) {
+  const front_config& cfg = ctx.cfg;
   auto log = log::get("sse");
   if (req.method() != http::verb::get && req.method() != http::verb::head)
-    co_return co_await refuse(socket, 405, "Method Not Allowed", "event streams take GET", "Allow: GET, HEAD\r\n");
+    co_return co_await refuse(socket, sse_error::not_get);
   std::string_view target = req.target();
   std::string_view list = target.substr(cfg.sub_prefix.size());
   list = list.substr(0, list.find('?'));
   std::vector<std::string> channels;
   if (!split_channels(list, channels))
-    co_return co_await refuse(socket, 400, "Bad Request",
-                              "bad channel list: 1 to 16 names of A-Z a-z 0-9 _ . : @ -, joined by commas");
+    co_return co_await refuse(socket, sse_error::bad_channels);
   for (auto& c : channels)
-    if (!allowed(cfg, c)) co_return co_await refuse(socket, 403, "Forbidden", "channel " + c + " is not allowed");
-  if (!sh.hub->connected() || !sh.redis->connected())
-    co_return co_await refuse(socket, 503, "Service Unavailable", "service unavailable: Redis unreachable",
-                              "Retry-After: 1\r\n");
+    if (!allowed(cfg, c)) co_return co_await refuse(socket, sse_error::forbidden, c, " is not allowed");
+  if (!ctx.hub->connected() || !ctx.redis->connected())
+    co_return co_await refuse(socket, sse_error::redis_unreachable);
   std::string last_event_id(req["Last-Event-ID"]);
   if (last_event_id.empty()) last_event_id = query_param(target, "lastEventId");
   std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                      "X-Accel-Buffering: no\r\nConnection: close\r\n" + cors_header(cfg, req) + "\r\n";
   bool head_only = req.method() == http::verb::head;
 
-  auto sub = std::make_shared<sse_subscriber>(sh, std::move(socket), channels);
-  sh.hub->add(sub);
+  auto sub = std::make_shared<sse_subscriber>(ctx, std::move(socket), channels);
+  ctx.hub->add(sub);
   sub->start_reading();  // a client that leaves during the handshake or the replay is noticed
-  if (!co_await wait_subscribed(sh, sub)) {
+  if (!co_await wait_subscribed(ctx, sub)) {
     if (sub->closing()) co_return;
     log->warn("subscription to {} not confirmed by Redis in time: 503", list);
-    sub->enqueue("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    sub->enqueue(std::string(sse_error::not_confirmed));
     sub->finish();
     co_return;
   }
@@ -209,19 +214,19 @@ asio::awaitable<void> run_sse(shard& sh, asio::ip::tcp::socket socket, http_requ
 
   // Cursors: from Last-Event-ID where given (then replay), else the newest recorded id now.
   std::vector<replay_source> replay;
-  co_await set_cursors(sh, sub, parse_cursor(last_event_id), replay);
+  co_await set_cursors(ctx, sub, parse_cursor(last_event_id), replay);
   if (sub->closing()) co_return;
   head += "retry: " + std::to_string(cfg.sse_retry.count()) + "\n";
   append_sse_id(head, sub->cursor_text(0));
   sub->enqueue(std::move(head));
-  std::uint64_t before = sh.stats.sse_replayed.load(std::memory_order_relaxed);
-  auto gaps = co_await replay_history(sh, sub, std::move(replay));
+  std::uint64_t before = ctx.stats.sse_replayed.load(std::memory_order_relaxed);
+  auto gaps = co_await replay_history(ctx, sub, std::move(replay));
   if (sub->closing()) co_return;
   std::string out;
   for (auto i : gaps)  // the client missed more than the history holds: say so (7.8)
     append_sse_event(out, sub->cursor_text(i), "tempest.resync", "{\"channel\":\"" + channels[i] + "\",\"lost\":true}");
   if (!out.empty()) sub->enqueue(std::move(out));
-  std::uint64_t replayed = sh.stats.sse_replayed.load(std::memory_order_relaxed) - before;
+  std::uint64_t replayed = ctx.stats.sse_replayed.load(std::memory_order_relaxed) - before;
   if (replayed > 0) log->debug("replayed about {} event(s) to a subscriber of {}", replayed, list);
   sub->make_ready();
 }

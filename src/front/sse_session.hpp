@@ -17,12 +17,12 @@
 
 namespace tempest::front {
 
-struct shard;
+struct sse_context;
 struct front_config;
 
 bool is_sse_target(const front_config& cfg, std::string_view target);
 // Takes the connection: the HTTP session ends after this.
-boost::asio::awaitable<void> run_sse(shard& sh, boost::asio::ip::tcp::socket socket, http_request req);
+boost::asio::awaitable<void> run_sse(sse_context& ctx, boost::asio::ip::tcp::socket socket, http_request req);
 
 // Pure helpers (unit-tested).
 bool valid_channel_name(std::string_view name);
