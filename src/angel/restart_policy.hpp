@@ -1,6 +1,6 @@
 // The restart decisions of one supervised instance (one process slot of a program), as a pure
 // state machine with an injected clock: no processes, no signals, no I/O. The supervisor
-// (supervisor.cpp) feeds it events and acts on what it answers; tests/unit/angel_test.cpp
+// (supervisor.cpp) feeds it events and acts on what it answers; tests/unit/angel/angel_test.cpp
 // drives it with a fake clock.
 //
 // States and transitions (the only ones; everything else is a no-op):

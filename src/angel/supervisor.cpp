@@ -11,7 +11,7 @@
 #include "core/log.hpp"
 #include "core/redis/blocking_client.hpp"
 #include "core/redis_url.hpp"
-#include "front/embedded_redis.hpp"
+#include "core/redis/embedded_server.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -121,7 +121,7 @@ class supervisor {
       if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) url = env;
     if (url.empty()) {
       if (!embedded_) {
-        embedded_ = front::embedded_redis::start(cfg_.redis_server);
+        embedded_ = redis::embedded_server::start(cfg_.redis_server);
         log_->info("no Redis configured: started the embedded Redis at {} (pid {}) for the children; "
                    "give --redis URL to use your own", embedded_->url(), embedded_->pid());
       }
@@ -469,7 +469,7 @@ class supervisor {
   std::shared_ptr<spdlog::logger> log_;
   angel_config cfg_;
   std::string redis_url_;                     // what children get as TEMPEST_REDIS; empty: none
-  std::unique_ptr<front::embedded_redis> embedded_;  // when no Redis is configured
+  std::unique_ptr<redis::embedded_server> embedded_;  // when no Redis is configured
   std::unique_ptr<redis::blocking_client> redis_;
   std::string host_ = hostname();
   int sigfd_ = -1;

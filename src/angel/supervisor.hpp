@@ -11,7 +11,7 @@
 //
 // Start-up, in this order: block the signals (a SIGTERM from then on is a drain, even before the
 // config is read), read the config, find the children's Redis (--redis, the config's, $TEMPEST_REDIS,
-// else an embedded redis-server started here: front/embedded_redis.hpp), then start the programs.
+// else an embedded redis-server started here: core/redis/embedded_server.hpp), then start the programs.
 //
 // Signals: SIGTERM/SIGINT drain (SIGTERM to every child's process group, SIGKILL after
 // stop-timeout; a second SIGTERM/SIGINT kills at once); SIGHUP reloads the config and applies

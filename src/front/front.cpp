@@ -3,7 +3,7 @@
 #include "core/log.hpp"
 #include "core/redis_url.hpp"
 #include "front/answer_endpoint.hpp"
-#include "front/embedded_redis.hpp"
+#include "core/redis/embedded_server.hpp"
 #include "front/http_session.hpp"
 #include "front/shard.hpp"
 
@@ -163,9 +163,9 @@ int run_front(const front_config& cfg_in) {
                        " is not a loopback address: set answer-password so nobody on the network can inject answers");
   if (cfg.redis_url.empty())
     if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) cfg.redis_url = env;
-  std::unique_ptr<embedded_redis> embedded;
+  std::unique_ptr<redis::embedded_server> embedded;
   if (cfg.redis_url.empty()) {
-    embedded = embedded_redis::start(cfg.redis_server);
+    embedded = redis::embedded_server::start(cfg.redis_server);
     cfg.redis_url = embedded->url();
     log->info("started the embedded Redis at {} (give --redis URL to use your own)", cfg.redis_url);
   }

@@ -1,5 +1,5 @@
 // Job decoding and answer encoding for the worker library: the pure part of the wire format
-// (docs/protocol.md), with no I/O, so that tests/unit/worker_test.cpp can drive it directly.
+// (docs/protocol.md), with no I/O, so that tests/unit/worker/job_codec_test.cpp can drive it directly.
 // Implemented in job_codec.cpp.
 //
 //   job j;  if (const char* err = job_access::decode(value, j)) ... skip, log err ...

@@ -15,6 +15,7 @@
 #include <new>
 #include <stdexcept>
 
+#include "core/errors.hpp"
 #include "core/hiredis_ptr.hpp"
 #include "core/log.hpp"
 #include "core/redis_url.hpp"
@@ -300,7 +301,7 @@ bool client::peer_closed() const {
 
 void client::log_refused(std::int64_t id, std::string_view err) {
   // A job the front no longer waits for (answered, timed out, older run) is routine.
-  if (err.starts_with("ERR unknown job")) {
+  if (err.starts_with(answer_error::unknown_job)) {
     logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
     return;
   }

@@ -1,4 +1,4 @@
-#include "front/embedded_redis.hpp"
+#include "core/redis/embedded_server.hpp"
 
 #include <hiredis/hiredis.h>
 
@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-namespace tempest::front {
+namespace tempest::redis {
 namespace {
 
 int free_loopback_port() {
@@ -48,7 +48,7 @@ bool answers_ping(int port) {
 
 }  // namespace
 
-std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program) {
+std::unique_ptr<embedded_server> embedded_server::start(const std::string& program) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     int port = free_loopback_port();
     if (port <= 0) throw std::runtime_error("embedded Redis: no free loopback port");
@@ -85,7 +85,7 @@ std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program
           throw std::runtime_error("embedded Redis: cannot run '" + program + "' (apt-get install redis-server, or give --redis URL)");
         break;  // probably lost the port to someone else: try another
       }
-      if (answers_ping(port)) return std::make_unique<embedded_redis>(pid, "redis://127.0.0.1:" + port_s + "/0");
+      if (answers_ping(port)) return std::make_unique<embedded_server>(pid, "redis://127.0.0.1:" + port_s + "/0");
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     ::kill(pid, SIGKILL);
@@ -94,7 +94,7 @@ std::unique_ptr<embedded_redis> embedded_redis::start(const std::string& program
   throw std::runtime_error("embedded Redis: '" + program + "' did not start (see its log above)");
 }
 
-embedded_redis::~embedded_redis() {
+embedded_server::~embedded_server() {
   if (pid_ <= 0) return;  // reaped() by its parent's own wait loop
   ::kill(pid_, SIGTERM);
   for (int i = 0; i < 100; ++i) {
@@ -105,4 +105,4 @@ embedded_redis::~embedded_redis() {
   ::waitpid(pid_, nullptr, 0);
 }
 
-}  // namespace tempest::front
+}  // namespace tempest::redis

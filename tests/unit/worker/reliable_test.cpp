@@ -1,4 +1,4 @@
-// Unit tests of the worker library's side of reliable delivery: request.cpp's deadline check and
+// Unit tests of the worker library's side of reliable delivery: job_codec.cpp's deadline check and
 // the reliable-mode worker options (the entry helpers and the scripts: tests/unit/core/queue/). The
 // scripts themselves run against a real redis-server in tests/integration/test_reliable.py.
 #include <gtest/gtest.h>

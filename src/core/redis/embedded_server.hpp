@@ -7,16 +7,16 @@
 #include <string>
 #include <sys/types.h>
 
-namespace tempest::front {
+namespace tempest::redis {
 
-class embedded_redis {
+class embedded_server {
  public:
   // Starts the server and waits until it answers PING; throws std::runtime_error saying why not.
-  static std::unique_ptr<embedded_redis> start(const std::string& program);
-  embedded_redis(pid_t pid, std::string url) : pid_(pid), url_(std::move(url)) {}
-  ~embedded_redis();
-  embedded_redis(const embedded_redis&) = delete;
-  embedded_redis& operator=(const embedded_redis&) = delete;
+  static std::unique_ptr<embedded_server> start(const std::string& program);
+  embedded_server(pid_t pid, std::string url) : pid_(pid), url_(std::move(url)) {}
+  ~embedded_server();
+  embedded_server(const embedded_server&) = delete;
+  embedded_server& operator=(const embedded_server&) = delete;
   const std::string& url() const { return url_; }
   pid_t pid() const { return pid_; }
   // A parent with its own waitpid(-1) loop (the angel) reaped the server: the destructor must
@@ -28,4 +28,4 @@ class embedded_redis {
   std::string url_;
 };
 
-}  // namespace tempest::front
+}  // namespace tempest::redis
