@@ -9,7 +9,7 @@
 // handler returns. Copy what must outlive the call (std::string(req.path())).
 //
 // The fields come from the job's args[0] object, written by the front (docs/protocol.md;
-// decoded in src/worker/request.cpp, encoded by src/front/job_encode.cpp: if you add a field
+// decoded in src/worker/job_codec.cpp, encoded by src/front/job_encode.cpp: if you add a field
 // there, add it here and in detail::request_access too).
 #pragma once
 #include <cstdint>

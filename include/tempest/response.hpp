@@ -6,7 +6,7 @@
 //   res.body = "not found\n";                       // raw bytes; binary is fine
 //
 // On the wire (the answer [status, headers, body], docs/protocol.md; encoded by
-// src/worker/request.cpp): headers become a JSON object, a name given several times becomes an
+// src/worker/job_codec.cpp): headers become a JSON object, a name given several times becomes an
 // array of strings; a body that is not valid UTF-8 travels as {"base64": "..."}. A header whose
 // name is not an HTTP token, or whose value holds CR, LF, NUL or invalid UTF-8, is dropped and
 // logged; a status outside 200..599 (what the front accepts: 1xx are not final) is sent as 500.

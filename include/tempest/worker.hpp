@@ -109,7 +109,7 @@ struct worker_options {
   // front announces them in tempest:fronts: fronts that announce nothing, such as the 2012
   // one. Any other respond_to that is not announced is dropped unhandled (docs/security.md).
   std::vector<std::string> answer_allow;
-  // Answer connections never block a lane (src/worker/answer_conn.hpp): a connect not done in
+  // Answer connections never block a lane (src/core/answer/client.hpp): a connect not done in
   // answer_connect_timeout, or an answer unacknowledged (not written or no reply) after
   // answer_timeout, or more than answer_buffer bytes of answers queued for one endpoint, marks
   // that endpoint down for 1 s and drops its queued answers (dropped_answers()). After a batch
@@ -166,7 +166,7 @@ class job {
 };
 
 namespace detail {
-// Where answers go (a worker thread); see src/worker/worker.cpp.
+// Where answers go (a worker thread); see src/worker/lane.cpp.
 class answer_sink {
  public:
   virtual void send_answer(const job& j, std::string_view json) = 0;

@@ -59,6 +59,10 @@ setting redis_setting(std::string& target, const std::string& help, const std::s
 // --queue NAME (default default_queue): not empty, no line break.
 setting queue_setting(std::string& target, const std::string& help);
 
+// "a, b,,c" -> {"a", "b", "c"}: a comma-separated setting, items trimmed of spaces, empty ones
+// dropped.
+std::vector<std::string> split_setting_list(const std::string& text);
+
 class settings_table {
  public:
   void add(setting s) { settings_.push_back(std::move(s)); }

@@ -1,6 +1,6 @@
 // Announces one front thread's answer endpoint in Redis, so that workers answer only the
 // endpoints of live fronts (docs/protocol.md 3.5; the key is queue_keys::fronts, read by
-// src/worker/answer_targets.cpp):
+// src/core/answer/targets.cpp):
 //
 //   on each (re)connect of the thread's Redis connection, before any job it pushes (the
 //   announcement is the first command on the new connection, so a worker that takes one of
@@ -12,7 +12,7 @@
 //   the reply at most max_wait.
 // Scores are Redis's clock (TIME inside the script), never the front's: machines need not agree.
 //
-// If you change the key or the score, change src/worker/answer_targets.cpp too.
+// If you change the key or the score, change src/core/answer/targets.cpp too.
 #pragma once
 #include "core/redis/async_client.hpp"
 

@@ -12,21 +12,6 @@
 namespace tempest::front {
 namespace {
 
-std::vector<std::string> split_list(const std::string& v) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= v.size()) {
-    auto comma = v.find(',', start);
-    auto item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 }  // namespace
 
 settings_table make_front_settings(front_config& c) {
@@ -92,9 +77,9 @@ settings_table make_front_settings(front_config& c) {
            c.sub_prefix = v;
          }});
   t.add({"sub-allow", "PATTERNS", "*", "channels browsers may subscribe to: comma-separated glob patterns",
-         [&c](const std::string& v) { c.sub_allow = split_list(v); }});
+         [&c](const std::string& v) { c.sub_allow = split_setting_list(v); }});
   t.add({"cors-origins", "ORIGINS", "", "origins allowed to read event streams cross-origin: comma-separated, or *",
-         [&c](const std::string& v) { c.cors_origins = split_list(v); }});
+         [&c](const std::string& v) { c.cors_origins = split_setting_list(v); }});
   t.add({"sse-keepalive", "DURATION", "15s", "a comment line is sent on idle event streams this often",
          [&c](const std::string& v) { c.sse_keepalive = parse_duration(v); }, "10ms"});
   t.add({"sse-retry", "DURATION", "2s", "reconnection delay suggested to clients (the retry: field)",
@@ -117,7 +102,7 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.priority_header = v; }});
   t.add({"retry-methods", "METHODS", "GET,HEAD,OPTIONS,PUT,DELETE",
          "methods whose jobs may be re-delivered when a worker dies (others get 502)",
-         [&c](const std::string& v) { c.retry_methods = split_list(v); }});
+         [&c](const std::string& v) { c.retry_methods = split_setting_list(v); }});
   t.add({"retry-routes", "RULES", "", "retry safety by route, overriding retry-methods: [METHOD ][/prefix]=yes|no",
          [&c](const std::string& v) {
            auto rules = parse_route_rules(v);

@@ -29,27 +29,17 @@ namespace {
 
 // "host:port,host:port": each item checked as an address (the exact text is what jobs carry).
 std::vector<std::string> parse_allow_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) {
-      std::string host;
-      std::uint16_t port = 0;
-      split_host_port(item, host, port);  // throws with what is wrong
-      if (port == 0) throw std::invalid_argument("'" + item + "' has port 0");
-      out.push_back(std::move(item));
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
+  std::vector<std::string> out = split_setting_list(text);
+  for (const auto& item : out) {
+    std::string host;
+    std::uint16_t port = 0;
+    split_host_port(item, host, port);  // throws with what is wrong
+    if (port == 0) throw std::invalid_argument("'" + item + "' has port 0");
   }
   return out;
 }
 
-// The answer connections' limits (src/worker/answer_conn.hpp).
+// The answer connections' limits (src/core/answer/client.hpp).
 void add_answer_limits(settings_table& t, worker_options& o, const worker_options& d) {
   t.add({"answer-connect-timeout", "DURATION", format_duration(d.answer_connect_timeout),
          "an answer endpoint not connected within this is down for 1s (its answers dropped)",

@@ -1,7 +1,7 @@
 // The one answer client: a worker's connection to one front's answer endpoint, on which the
 // answers `<action> <id> <json>` are pipelined and their +OK/-ERR replies read later. Used by
-// the job loop's lanes (src/worker/worker.cpp, one cached client per front per lane) and by the
-// reaper's 502 answers for jobs not safe to retry (src/worker/reliable.cpp). Nothing else sends
+// the job loop's lanes (src/worker/lane.cpp, one cached client per front per lane) and by the
+// reaper's 502 answers for jobs not safe to retry (src/core/queue/reaper.cpp). Nothing else sends
 // answers. All its I/O is non-blocking, so that a hung or slow endpoint never stalls the lane's
 // jobs for the others: a pool (one client per respond_to) polls all its clients at once.
 // (The namespace is `answers`: `tempest::answer` is the handler's class, tempest/worker.hpp.)

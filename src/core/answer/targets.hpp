@@ -2,8 +2,8 @@
 // (src/front/endpoint_announcer.hpp, docs/protocol.md 3.5) and those of --answer-allow (for
 // fronts that announce nothing, such as the 2012 one). A job whose respond_to is neither is
 // dropped unhandled: nothing, not even the answer password, goes to an address a job names
-// unless a front vouched for it. Used by the worker's lanes (src/worker/worker.cpp) and the
-// reaper's 502 answers (src/worker/reliable.cpp) before an answers::client (client.hpp) is
+// unless a front vouched for it. Used by the worker's lanes (src/worker/lane.cpp) and the
+// reaper's 502 answers (src/core/queue/reaper.cpp) before an answers::client (client.hpp) is
 // given a respond_to. Pure logic with an injected clock (tests/unit/core/answer/targets_test.cpp);
 // the caller does the Redis reads with fetch_announced().
 //

@@ -1,5 +1,5 @@
 // The in-flight entry and the job-payload helpers around it: pure functions, no I/O, shared by
-// the job loop (src/worker/worker.cpp), the reaper (reaper.cpp) and the unit tests
+// the job loop (src/worker/reliable_source.cpp), the reaper (reaper.cpp) and the unit tests
 // (tests/unit/core/queue/entry_test.cpp).
 //
 //   in-flight entry   "<queue>\n<priority>\n<job payload>" in tempest:processing:<id>, written

@@ -3,7 +3,7 @@
 // embed_scripts.cmake. Each file's header comment lists its KEYS and ARGV; every key a script
 // touches comes in KEYS (Redis Cluster).
 //
-//   take     a lane's next batch: priority lists -> processing list   (src/worker/worker.cpp)
+//   take     a lane's next batch: priority lists -> processing list   (src/worker/reliable_source.cpp)
 //   goodbye  a lane that stops: unregister, or leave its jobs to the reaper (the heartbeat)
 //   reap     a dead worker's jobs: back on their lists, to <queue>:dead, or answered 502 (reaper.cpp)
 //   retry    dead letters back on their lists (dead_letters.cpp, `tempest jobs retry`)

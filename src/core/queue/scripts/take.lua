@@ -1,4 +1,4 @@
--- take: a reliable worker lane takes its next batch (src/worker/worker.cpp; src/core/queue/scripts.hpp).
+-- take: a reliable worker lane takes its next batch (src/worker/reliable_source.cpp; src/core/queue/scripts.hpp).
 --
 -- KEYS  1 <queue>:high  2 <queue>  3 <queue>:low   the priority lists, taken in that order
 --       4 tempest:processing:<id>                   the lane's in-flight entries
