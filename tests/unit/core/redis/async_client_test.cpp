@@ -138,7 +138,7 @@ void expect_recovered(fixture& f) {
 
 TEST(async_client, commands_and_pipelines_against_a_real_redis) {
   test::redis_server redis({"--requirepass", std::string(password)});
-  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
   fixture f(redis);
   f.client->start();
   ASSERT_TRUE(f.wait_connected());
@@ -158,7 +158,7 @@ TEST(async_client, commands_and_pipelines_against_a_real_redis) {
 TEST(async_client, connects_over_a_unix_socket) {
   std::string path = "/tmp/tempest-unit-async-" + std::to_string(::getpid()) + ".sock";
   test::redis_server redis({"--unixsocket", path, "--unixsocketperm", "700"});
-  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
   asio::io_context ioc;
   auto client = std::make_shared<redis::async_client>(ioc.get_executor(), parse_redis_url("unix:" + path + "?db=4"), "unix");
   client->start();
@@ -173,7 +173,7 @@ TEST(async_client, connects_over_a_unix_socket) {
 
 TEST(async_client, fails_fast_while_disconnected_and_stop_aborts_the_waiting) {
   test::redis_server redis({"--requirepass", std::string(password)});
-  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
   fixture f(redis);
   ledger l;
   f.client->send(format_command({"PING"}), l.expect_one());  // not started: not_connected
@@ -217,7 +217,7 @@ std::size_t fail_each_step(const test::redis_server& redis, std::string_view kin
 
 TEST(async_client, survives_a_failure_at_every_io_step) {
   test::redis_server redis({"--requirepass", std::string(password)});
-  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
   EXPECT_EQ(fail_each_step(redis, "connect"), 2u) << "the first connect and the reconnect after QUIT";
   EXPECT_GE(fail_each_step(redis, "write"), 7u);  // AUTH+SELECT twice, 3 INCR, the batch, QUIT, INCR
   EXPECT_GE(fail_each_step(redis, "read"), 5u);   // replies coalesce: the count varies a little
@@ -227,7 +227,7 @@ TEST(async_client, survives_a_failure_at_every_io_step) {
 // reconnect arrive; the AUTH reply goes to the push handler like everything else.
 TEST(async_client, pubsub_resubscribes_from_on_connect_after_a_reconnect) {
   test::redis_server redis({"--requirepass", std::string(password)});
-  if (!redis.running()) GTEST_SKIP() << "no /usr/bin/redis-server";
+  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
   fixture f(redis);
   std::vector<std::string> messages;
   std::size_t subscribed = 0;

@@ -4,7 +4,7 @@
 // RedisServer.
 //
 //   redis_server redis({"--requirepass", "pw"});   // extra redis-server arguments
-//   if (!redis.running()) GTEST_SKIP() << "no redis-server";
+//   ASSERT_TRUE(redis.running());   // redis-server is a build package (./run installs it)
 //   auto ep = parse_redis_url(redis.url("pw", 3));  // redis://:pw@127.0.0.1:<port>/3
 #pragma once
 #include <cstdint>
