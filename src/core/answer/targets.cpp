@@ -42,14 +42,6 @@ std::optional<std::vector<std::string>> members(const redisReply* r) {
   return out;
 }
 
-reply_ptr command(redisContext* c, const std::vector<std::string>& args) {
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& a : args) argv.push_back(a.data()), lens.push_back(a.size());
-  void* r = redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data());
-  return reply_ptr(static_cast<redisReply*>(r));
-}
-
 }  // namespace
 
 bool targets::in_allow_list(std::string_view respond_to) const { return contains(allow_, respond_to); }
@@ -66,12 +58,6 @@ targets::verdict targets::check(std::string_view respond_to, clock::time_point n
 void targets::update(std::optional<std::vector<std::string>> announced, clock::time_point now) {
   if (announced) announced_ = std::move(*announced);
   read_at_ = now;
-}
-
-std::optional<std::vector<std::string>> fetch_announced(redisContext* c) {
-  auto now_ms = time_ms(command(c, {"TIME"}).get());
-  if (!now_ms) return std::nullopt;
-  return members(command(c, range_command(*now_ms)).get());
 }
 
 std::optional<std::vector<std::string>> fetch_announced(redis::blocking_client& r) {

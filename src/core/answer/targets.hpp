@@ -27,7 +27,6 @@
 #include <string_view>
 #include <vector>
 
-struct redisContext;  // hiredis
 
 namespace tempest::redis {
 class blocking_client;
@@ -57,9 +56,7 @@ class targets {
 
 // TIME, then ZRANGEBYSCORE tempest:fronts <now ms> +inf LIMIT 0 <max>: the endpoints announced
 // now, by Redis's clock. nullopt on an error reply.
-// On a raw hiredis connection: nullopt on an I/O error too (c->err says so).
-std::optional<std::vector<std::string>> fetch_announced(redisContext* c);
-// Through the blocking client: I/O trouble throws redis::io_error (blocking_client.hpp).
+// I/O trouble throws redis::io_error (blocking_client.hpp).
 std::optional<std::vector<std::string>> fetch_announced(redis::blocking_client& r);
 
 }  // namespace tempest::answers

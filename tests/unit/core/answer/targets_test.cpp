@@ -1,6 +1,6 @@
 // Unit tests of src/core/answer/targets.*: which respond_to a worker answers (the allow list,
 // the announced set and its cache, at most one Redis read per batch; pure logic, injected
-// clock), and fetch_announced's two reads, through raw hiredis and through the blocking client,
+// clock), and fetch_announced's two reads through the blocking client,
 // against a scripted Redis (resp_server.hpp).
 #include "core/answer/targets.hpp"
 
@@ -71,16 +71,6 @@ const argv_list expected_reads = {
 
 TEST(AnswerTargets, FetchAnnouncedReadsTheLiveEndpointsByRedisTime) {
   test::resp_server s([](const auto& argv) { return scripted_redis(argv, false); });
-  context_ptr c(redisConnect("127.0.0.1", s.port()));
-  ASSERT_TRUE(c && !c->err);
-  auto got = answers::fetch_announced(c.get());
-  ASSERT_TRUE(got);
-  EXPECT_EQ(*got, (std::vector<std::string>{"1.2.3.4:5", "[::1]:700"}));
-  EXPECT_EQ(s.commands(), expected_reads);
-}
-
-TEST(AnswerTargets, FetchAnnouncedThroughTheBlockingClient) {
-  test::resp_server s([](const auto& argv) { return scripted_redis(argv, false); });
   redis::blocking_client r(parse_redis_url(s.address()));
   auto got = answers::fetch_announced(r);
   ASSERT_TRUE(got);
@@ -90,14 +80,9 @@ TEST(AnswerTargets, FetchAnnouncedThroughTheBlockingClient) {
 
 TEST(AnswerTargets, FetchAnnouncedIsNulloptOnAnErrorReply) {
   test::resp_server s([](const auto& argv) { return scripted_redis(argv, true); });
-  context_ptr c(redisConnect("127.0.0.1", s.port()));
-  ASSERT_TRUE(c && !c->err);
-  EXPECT_FALSE(answers::fetch_announced(c.get()));
-  EXPECT_EQ(c->err, 0);  // an answer, not an I/O error: the caller keeps its connection
-  c.reset();             // the server serves one connection at a time
   redis::blocking_client r(parse_redis_url(s.address()));
   EXPECT_FALSE(answers::fetch_announced(r));
-  EXPECT_TRUE(r.connected());
+  EXPECT_TRUE(r.connected());  // an answer, not an I/O error: the caller keeps its connection
 }
 
 }  // namespace
