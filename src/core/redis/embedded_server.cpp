@@ -1,6 +1,6 @@
 #include "core/redis/embedded_server.hpp"
 
-#include <hiredis/hiredis.h>
+#include "core/redis/blocking_client.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,16 +34,16 @@ int free_loopback_port() {
 }
 
 bool answers_ping(int port) {
-  timeval tv{0, 200'000};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
-  bool ok = false;
-  if (c && !c->err) {
-    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-    ok = r && r->type == REDIS_REPLY_STATUS;
-    if (r) freeReplyObject(r);
+  redis_endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<std::uint16_t>(port);
+  try {
+    blocking_client c(ep, {.connect_timeout = std::chrono::milliseconds(200), .io_timeout = std::chrono::milliseconds(200)});
+    auto r = c.command({"PING"});
+    return r->type == REDIS_REPLY_STATUS;
+  } catch (const io_error&) {
+    return false;
   }
-  if (c) redisFree(c);
-  return ok;
 }
 
 }  // namespace
