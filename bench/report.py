@@ -8,10 +8,11 @@ Called by bench/run (not meant to be run by hand):
 
 MANIFEST is a tab-separated file written by bench/run.  Lines are one of
     run<TAB>target<TAB>label<TAB>conns<TAB>wrk_output_file
+    cpu<TAB>target<TAB>conns<TAB>process name<TAB>user+system clock ticks during the measured run
     sse<TAB>subscribers<TAB>sse_load_json_file      (one JSON object, see bench/sse_load.cpp)
     sse_skip<TAB>subscribers<TAB>why
     meta<TAB>key<TAB>value
-(meta keys: duration, warmup, wrk_threads, nproc, idle_conns, idle_rss_before_kb,
+(meta keys: duration, warmup, wrk_threads, nproc, clk_tck, idle_conns, idle_rss_before_kb,
 idle_rss_with_kb, idle_still_open, sse_messages, sse_rate, sse_problem, failure, ...).
 
 Prints the table and the PASS/FAIL lines on stdout and writes the JSON.
@@ -26,12 +27,14 @@ import socket
 import subprocess
 import sys
 
-# Issue targets: Tempest (a) vs nginx (b).
+# Targets (issues 3 and 8): Tempest against nginx in the same run.
 RATIO_TARGET_CONNS = 100
-RATIO_TARGET = 0.40
-RELIABLE_TARGET = 0.80  # reliable / plain worker req/s, 1 worker
+RATIO_TARGET = 0.40           # any Tempest row, req/s / nginx's
+TWO_WORKERS_RATIO_TARGET = 0.50  # the 2-worker row (a2), req/s / nginx's
+RELIABLE_TARGET = 0.90        # reliable / plain worker req/s, 1 worker
 P99_TARGET_CONNS = 1000
 P99_TARGET_MS = 100.0
+P99_VS_NGINX_TARGET = 1.5     # Tempest's p99 / nginx's p99 at P99_TARGET_CONNS
 
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -153,6 +156,19 @@ def _print_wrk_table(runs, meta):
         print("[%d] %s" % (i, note))
 
 
+def _print_cpu_table(runs, tck):
+    rows = [r for r in runs if r.get("cpu_us_per_request")]
+    if not rows:
+        return
+    print()
+    print("CPU time per request (us, user + system, from /proc/PID/stat at %d ticks/s):" % tck)
+    for r in rows:
+        parts = sorted(r["cpu_us_per_request"].items())
+        total = sum(v for _, v in parts)
+        print("  %-28s -c %-5d %s  (total %.1f)" % (r["label"], r["conns"],
+              ", ".join("%s %.1f" % p for p in parts), total))
+
+
 def _sse_row(parts):
     """One SSE run (or skipped count) from the manifest."""
     kind, n, rest = parts
@@ -224,7 +240,7 @@ def main():
     manifest, out_json = sys.argv[1], sys.argv[2]
     history_json = sys.argv[3] if len(sys.argv) > 3 else None
 
-    runs, meta, sse = [], {}, []
+    runs, meta, sse, cpu = [], {}, [], {}
     with open(manifest) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -241,6 +257,10 @@ def main():
                 row = {"target": target, "label": label, "conns": int(conns)}
                 row.update(parse_wrk(text))
                 runs.append(row)
+            elif parts[0] == "cpu" and len(parts) == 5:
+                _, target, conns, name, ticks = parts
+                cpu.setdefault((target, int(conns)), {}).setdefault(name, 0)
+                cpu[(target, int(conns))][name] += int(ticks)
             elif parts[0] == "meta" and len(parts) == 3:
                 meta[parts[1]] = parts[2]
 
@@ -249,9 +269,16 @@ def main():
         base = nginx_rps.get(r["conns"])
         r["ratio_vs_nginx"] = round(r["rps"] / base, 3) if (r["rps"] is not None and base) else None
 
+    tck = int(meta.get("clk_tck", "100") or 100)
+    for r in runs:  # CPU microseconds per request, by process name (summed over same-named ones)
+        ticks = cpu.get((r["target"], r["conns"]))
+        r["cpu_us_per_request"] = ({name: round(t * 1e6 / tck / r["requests"], 2) for name, t in ticks.items()}
+                                   if ticks and r.get("requests") else None)
+
     # ---- table -----------------------------------------------------------
     if runs:
         _print_wrk_table(runs, meta)
+        _print_cpu_table(runs, tck)
 
     # ---- idle connections RSS ---------------------------------------------
     idle = None
@@ -307,6 +334,33 @@ def main():
             ok = r["p99_ms"] < P99_TARGET_MS
             checks.append({"check": name, "target": t, "result": "PASS" if ok else "FAIL",
                            "value": "p99 %s" % _fmt_ms(r["p99_ms"])})
+    nginx_by_conns = {r["conns"]: r for r in runs if r["target"] == "nginx" and r["ok"]}
+    two = by_key.get(("a2", RATIO_TARGET_CONNS))
+    if two:
+        name = "tempest 2 workers: req/s >= %.2f x nginx at -c %d" % (TWO_WORKERS_RATIO_TARGET, RATIO_TARGET_CONNS)
+        ok = two["ok"] and two["ratio_vs_nginx"] is not None
+        checks.append({"check": name, "target": "a2",
+                       "result": ("PASS" if two["ratio_vs_nginx"] >= TWO_WORKERS_RATIO_TARGET else "FAIL") if ok else "N/A",
+                       "value": "ratio %.2f" % two["ratio_vs_nginx"] if ok else None})
+    for c in sorted({r["conns"] for r in runs if r["target"] == "a2"}):
+        one, two = by_key.get(("a1", c)), by_key.get(("a2", c))
+        if not one:
+            continue
+        name = "tempest 2 workers: req/s >= 1 worker's at -c %d" % c
+        ok = one["ok"] and two["ok"] and one["rps"] and two["rps"]
+        checks.append({"check": name, "target": "a2",
+                       "result": ("PASS" if two["rps"] >= one["rps"] else "FAIL") if ok else "N/A",
+                       "value": "%.0f vs %.0f" % (two["rps"], one["rps"]) if ok else None})
+    base = nginx_by_conns.get(P99_TARGET_CONNS)
+    for t in tempest_targets:
+        r = by_key.get((t, P99_TARGET_CONNS))
+        if not r or not base:
+            continue
+        name = "%s: p99 <= %.1f x nginx's at -c %d" % (r["label"], P99_VS_NGINX_TARGET, P99_TARGET_CONNS)
+        ok = r["ok"] and r["p99_ms"] and base["p99_ms"]
+        checks.append({"check": name, "target": t,
+                       "result": ("PASS" if r["p99_ms"] <= P99_VS_NGINX_TARGET * base["p99_ms"] else "FAIL") if ok else "N/A",
+                       "value": "%s vs %s" % (_fmt_ms(r["p99_ms"]), _fmt_ms(base["p99_ms"])) if ok else None})
     # Reliable delivery (the workers' default) against plain BLMPOP (--mode plain), 1 worker.
     rel, plain = by_key.get(("a1", RATIO_TARGET_CONNS)), by_key.get(("a0", RATIO_TARGET_CONNS))
     if rel and plain:
@@ -337,7 +391,7 @@ def main():
         "results": [
             {k: r[k] for k in ("target", "label", "conns", "ok", "rps", "requests",
                                "p50_ms", "p75_ms", "p90_ms", "p99_ms", "errors",
-                               "error_total", "ratio_vs_nginx", "problem")}
+                               "error_total", "ratio_vs_nginx", "cpu_us_per_request", "problem")}
             for r in runs
         ],
         "idle_connections": idle,

@@ -11,8 +11,8 @@
 // Keys (src/core/queue/keys.hpp; prose in docs/protocol.md section 8):
 //   tempest:workers              set of reliable worker ids ("host:pid:lane")
 //   tempest:worker:<id>          heartbeat, SET ... PX <heartbeat ttl> every ttl/3
-//   tempest:processing:<id>      the jobs worker <id> holds, each as "<queue>\n<priority>\n<job>"
-//                                (src/core/queue/entry.hpp)
+//   tempest:processing:<id>      the batch worker <id> holds: "\0<queue>\n<priority>", then the
+//                                jobs as queued (src/core/queue/entry.hpp)
 //   <queue>:attempts             hash "<respond_to>/<job id>" -> worker deaths while holding it
 //                                (expires a day after the last death; a dead-lettered job's
 //                                field is deleted)

@@ -2,6 +2,7 @@
 // status_report.hpp; key names: core/queue/keys.hpp).
 #include "angel/status_report.hpp"
 
+#include "core/queue/entry.hpp"
 #include "core/queue/keys.hpp"
 
 #include <boost/json/parse.hpp>
@@ -82,12 +83,18 @@ boost::json::value collect_status(redis::blocking_client& redis, const std::vect
   auto processing = scan(redis, processing_prefix + "*");
   std::sort(processing.begin(), processing.end());
   std::vector<std::vector<std::string>> plens;
-  for (const auto& k : processing) plens.push_back({"LLEN", k});
+  for (const auto& k : processing) {
+    plens.push_back({"LLEN", k});
+    plens.push_back({"LINDEX", k, "0"});  // a batch's header is not a job (core/queue/entry.hpp)
+  }
   auto counts = run(redis, plens);
   boost::json::object workers;
   long long total = 0;
   for (size_t i = 0; i < processing.size(); ++i) {
-    long long n = integer(counts[i]);
+    long long n = integer(counts[2 * i]);
+    const auto& first = counts[2 * i + 1];
+    queue::batch_header header;
+    if (n > 0 && first->type == REDIS_REPLY_STRING && queue::parse_batch_header(redis::text(first.get()), header)) --n;
     if (n == 0) continue;
     workers[processing[i].substr(processing_prefix.size())] = n;
     total += n;

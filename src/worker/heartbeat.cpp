@@ -1,6 +1,9 @@
 // The heartbeat thread of reliable mode (see heartbeat.hpp).
 #include "worker/heartbeat.hpp"
 
+#include <string_view>
+#include <vector>
+
 #include "core/log.hpp"
 #include "core/queue/keys.hpp"
 #include "core/queue/reaper.hpp"
@@ -75,9 +78,16 @@ void heartbeat::lost(const std::exception& e) {
 void heartbeat::beat() {
   std::string px = std::to_string(ttl_.count());
   try {
-    for (const auto& id : ids_) redis_.append({"SET", queue_keys::heartbeat(id), "1", "PX", px});
+    // The key and the registration together: the take script only registers a lane whose key is
+    // missing, so a key this beat brings back (after a reaper dropped the id) must re-register.
+    std::vector<std::string_view> add{"SADD", queue_keys::workers};
+    for (const auto& id : ids_) {
+      redis_.append({"SET", queue_keys::heartbeat(id), "1", "PX", px});
+      add.push_back(id);
+    }
+    redis_.append(redis::blocking_client::args(add.data(), add.size()));
     redis_.flush();
-    for (std::size_t i = 0; i < ids_.size(); ++i) redis_.read_reply();
+    for (std::size_t i = 0; i <= ids_.size(); ++i) redis_.read_reply();
   } catch (const redis::io_error& e) {
     lost(e);
   }

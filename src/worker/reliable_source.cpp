@@ -2,10 +2,11 @@
 // section 8; see job_source.hpp). Scripts in src/core/queue/scripts/; the heartbeat thread that
 // keeps the lane's id alive is heartbeat.cpp, the reaper src/core/queue/reaper.cpp.
 //
-//   take      EVALSHA take.lua moves up to --batch jobs from the highest non-empty of
-//             <queue>:high, <queue>, <queue>:low into tempest:processing:<host:pid:lane>, after
-//             DEL of what the processing list still holds (the previous batch, all handled),
-//             and beats; nothing taken -> wait (BLPOP <queue>:bell tempest:wake:<id> 1, while a
+//   take      EVALSHA take.lua replaces tempest:processing:<host:pid:lane> (the previous
+//             batch, all handled) with a header and up to --batch jobs from the highest
+//             non-empty of <queue>:high, <queue>, <queue>:low, and LRANGE <processing> 1 -1,
+//             written behind it in the same round trip, reads the jobs (so no job is copied
+//             through Lua: scripts/take.lua); nothing taken -> wait (BLPOP <queue>:bell tempest:wake:<id> 1, while a
 //             second connection watches <queue> for jobs pushed without a bell token:
 //             queue_watch.hpp), then take again
 //   handled   a job finished while later jobs of a long batch wait (the batch has run over the
@@ -17,7 +18,6 @@
 #include <array>
 
 #include "core/answer/client.hpp"
-#include "core/queue/entry.hpp"
 #include "core/queue/keys.hpp"
 #include "core/queue/scripts.hpp"
 #include "worker/job_source.hpp"
@@ -82,21 +82,24 @@ class reliable_source final : public job_source {
                                                queue_keys::workers, bell_, queue_keys::cancelled};
     const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, s_.queue};
     redis_.append(take_, keys, argv);
+    redis_.append({"LRANGE", processing_, "1", "-1"});  // the jobs after the header
     redis_.flush();
     settle();  // the LREMs written before
-    reply_ptr r = redis_.read_reply();
-    if (r->type == REDIS_REPLY_ERROR) {
-      if (!text(r.get()).starts_with("NOSCRIPT")) throw source_error(std::string(text(r.get())));
+    reply_ptr taken = redis_.read_reply();
+    reply_ptr jobs = redis_.read_reply();
+    if (taken->type == REDIS_REPLY_ERROR) {
+      if (!text(taken.get()).starts_with("NOSCRIPT")) throw source_error(std::string(text(taken.get())));
       take_.sha.clear();  // SCRIPT FLUSH: load again
       return false;
     }
-    for (std::size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; ++i) {
-      std::string_view entry = text(r->element[i]);
-      queue::entry_parts parts;
-      entries_.push_back(entry);
-      batch.push_back(queue::split_entry(entry, parts) ? parts.payload : entry);
+    if (taken->type != REDIS_REPLY_INTEGER || jobs->type != REDIS_REPLY_ARRAY)
+      throw source_error("unexpected reply to the take script");
+    for (std::size_t i = 0; i < jobs->elements; ++i) {
+      std::string_view job = text(jobs->element[i]);
+      entries_.push_back(job);
+      batch.push_back(job);
     }
-    replies_.push_back(std::move(r));
+    replies_.push_back(std::move(jobs));
     return true;
   }
 
@@ -112,7 +115,7 @@ class reliable_source final : public job_source {
   redis::script take_;                      // take.lua (its sha once loaded)
   queue_watch watch_;                       // the wait when no job is there
   int pending_replies_ = 0;                 // LREMs written, replies not read yet
-  std::vector<std::string_view> entries_;   // the in-flight entry of each job of the batch
+  std::vector<std::string_view> entries_;   // each job of the batch, as in the processing list
   std::vector<reply_ptr> replies_;          // the replies that hold the current batch
 };
 

@@ -402,6 +402,24 @@ cwd = "{self.dir}"
         wait_until(lambda: "reaper: dead worker(s) gone:1:0: re-queued 1 job(s)" in angel.log(), 5.0)
         self.assertEqual(angel.mine()["reaper"], "running")
 
+    def test_reaper_requeues_a_batch_in_order_on_its_priority_list(self):
+        # The layout the take script writes: a header "\0<queue>\n<priority>", then the jobs.
+        path = self.write("angel.toml", 'reap-interval = "200ms"\n[programs.sleeper]\ncommand = "sleep 60"\n')
+        jobs = [json.dumps(["url", [{"method": "GET", "path": f"/{i}"}], "127.0.0.1:1", 10 + i]) for i in range(3)]
+        self.client.rpush("other:high", "already-there")
+        self.client.sadd("tempest:workers", "gone:2:0")
+        self.client.rpush("tempest:processing:gone:2:0", "\0other\nhigh", *jobs)
+        status = run_tempest("status", "--redis", self.redis.url, "--queue", "other", "--json")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        doc = json.loads(status.stdout)
+        self.assertEqual(doc["in_flight"], {"total": 3, "workers": {"gone:2:0": 3}})  # the header is no job
+        angel = self.start_angel(path)
+        wait_until(lambda: self.client.llen("other:high") == 4, 5.0, message="the jobs back on other:high")
+        self.assertEqual(self.client.lrange("other:high", 0, -1), [j.encode() for j in jobs] + [b"already-there"])
+        self.assertEqual(self.client.llen("other"), 0)
+        self.assertFalse(self.client.exists("tempest:processing:gone:2:0"))
+        wait_until(lambda: "re-queued 3 job(s)" in angel.log(), 5.0)
+
     def test_status_exit_codes(self):
         result = run_tempest("status", "--redis", "redis://127.0.0.1:1")
         self.assertEqual(result.returncode, 1)

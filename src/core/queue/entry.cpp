@@ -1,4 +1,4 @@
-// The in-flight entry helpers (API and layout: entry.hpp).
+// The batch header and job-payload helpers (API and layout: entry.hpp).
 #include "core/queue/entry.hpp"
 
 #include <fmt/format.h>
@@ -7,14 +7,12 @@
 
 namespace tempest::queue {
 
-bool split_entry(std::string_view entry, entry_parts& out) {
-  auto a = entry.find('\n');
-  if (a == std::string_view::npos) return false;
-  auto b = entry.find('\n', a + 1);
-  if (b == std::string_view::npos) return false;
-  out.queue = entry.substr(0, a);
-  out.priority = entry.substr(a + 1, b - a - 1);
-  out.payload = entry.substr(b + 1);
+bool parse_batch_header(std::string_view e, batch_header& out) {
+  if (e.empty() || e[0] != '\0') return false;
+  auto nl = e.find('\n');
+  if (nl == std::string_view::npos || e.find('\n', nl + 1) != std::string_view::npos) return false;
+  out.queue = e.substr(1, nl - 1);
+  out.priority = e.substr(nl + 1);
   return true;
 }
 

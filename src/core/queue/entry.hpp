@@ -1,15 +1,16 @@
-// The in-flight entry and the job-payload helpers around it: pure functions, no I/O, shared by
-// the job loop (src/worker/reliable_source.cpp), the reaper (reaper.cpp) and the unit tests
-// (tests/unit/core/queue/entry_test.cpp).
+// The batch in flight and the job-payload helpers around it: pure functions, no I/O, shared by
+// the reaper (reaper.cpp), `tempest status` and the unit tests (tests/unit/core/queue/entry_test.cpp).
 //
-//   in-flight entry   "<queue>\n<priority>\n<job payload>" in tempest:processing:<id>, written
-//                     by take.lua (JSON never holds a raw newline, so the split is unambiguous;
-//                     queue names with a newline are refused by worker_options)
+//   batch in flight   tempest:processing:<id> = "\0<queue>\n<priority>" (the header), then the
+//                     jobs exactly as queued; written by scripts/take.lua, read back by the lane
+//                     with LRANGE 1 -1 (src/worker/reliable_source.cpp). Workers before this
+//                     layout wrote one entry "<queue>\n<priority>\n<job>" per job; reap.lua
+//                     still reads those (queue names with a newline or a NUL are refused)
 //   attempts field    "<respond_to>/<job id>", read from the payload's tail (respond_to "" when
 //                     null; the whole payload when the tail is not a job's), by reap.lua
 //
-// If you change an entry's layout, change scripts/take.lua, scripts/reap.lua and split_entry
-// together; the Python/Node clients (when they get reliable mode) must write the same entries.
+// If you change the layout, change scripts/take.lua, scripts/reap.lua, scripts/goodbye.lua
+// and parse_batch_header together; the Python/Node clients load the same scripts.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,13 +18,13 @@
 
 namespace tempest::queue {
 
-// An in-flight entry split into its parts (views into entry). False when it is not one.
-struct entry_parts {
+// The header of a batch in flight (views into element). False when element is not one (a job,
+// or an entry of the older layout).
+struct batch_header {
   std::string_view queue;
   std::string_view priority;
-  std::string_view payload;
 };
-bool split_entry(std::string_view entry, entry_parts& out);
+bool parse_batch_header(std::string_view element, batch_header& out);
 
 // respond_to ("" when null) and job id from the tail of a job payload `..., "h:p", 123]`,
 // without parsing the whole job. False when the tail is not like that.

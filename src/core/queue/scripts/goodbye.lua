@@ -6,7 +6,11 @@
 -- With nothing in flight it unregisters; otherwise it only drops its heartbeat, so that the
 -- next reaper hands its jobs on. Returns 1 (unregistered) or 0.
 redis.call('DEL', KEYS[2])
-if redis.call('LLEN', KEYS[1]) == 0 then
+local held = redis.call('LLEN', KEYS[1])
+-- a batch whose jobs were all completed one by one (LREM) keeps only its header (take.lua)
+if held == 1 and string.byte(redis.call('LINDEX', KEYS[1], 0)) == 0 then held = 0 end
+if held == 0 then
+  redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[3], ARGV[1])
   return 1
 end

@@ -1,5 +1,5 @@
-// Unit tests of the in-flight entry and job-payload helpers (src/core/queue/entry.hpp). The
-// scripts that write and read entries run against a real redis-server in
+// Unit tests of the batch header and job-payload helpers (src/core/queue/entry.hpp). The
+// scripts that write and read batches run against a real redis-server in
 // tests/integration/test_reliable.py.
 #include <gtest/gtest.h>
 
@@ -7,23 +7,32 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/queue/entry.hpp"
 
 namespace tempest::queue {
 namespace {
 
-TEST(QueueEntry, SplitsQueuePriorityAndPayload) {
-  entry_parts p;
-  ASSERT_TRUE(split_entry("tempest\nhigh\n[\"url\",[{}],\"h:1\",2]", p));
-  EXPECT_EQ(p.queue, "tempest");
-  EXPECT_EQ(p.priority, "high");
-  EXPECT_EQ(p.payload, "[\"url\",[{}],\"h:1\",2]");
-  ASSERT_TRUE(split_entry("q:x\nlow\n", p));
-  EXPECT_EQ(p.queue, "q:x");
-  EXPECT_EQ(p.payload, "");
-  EXPECT_FALSE(split_entry("[\"url\",[{}],\"h:1\",2]", p));
-  EXPECT_FALSE(split_entry("q\nnormal", p));
+TEST(QueueBatchHeader, ReadsQueueAndPriority) {
+  using namespace std::string_view_literals;
+  batch_header h;
+  ASSERT_TRUE(parse_batch_header("\0tempest\nhigh"sv, h));
+  EXPECT_EQ(h.queue, "tempest");
+  EXPECT_EQ(h.priority, "high");
+  ASSERT_TRUE(parse_batch_header("\0q:x\n"sv, h));
+  EXPECT_EQ(h.queue, "q:x");
+  EXPECT_EQ(h.priority, "");
+}
+
+TEST(QueueBatchHeader, AJobOrAnOldEntryIsNotOne) {
+  using namespace std::string_view_literals;
+  batch_header h;
+  EXPECT_FALSE(parse_batch_header("[\"url\",[{}],\"h:1\",2]", h));
+  EXPECT_FALSE(parse_batch_header("tempest\nhigh\n[\"url\",[{}],\"h:1\",2]", h));  // the older layout
+  EXPECT_FALSE(parse_batch_header("\0q\nnormal\n[]"sv, h));
+  EXPECT_FALSE(parse_batch_header("\0q"sv, h));
+  EXPECT_FALSE(parse_batch_header("", h));
 }
 
 TEST(QueueEntryTail, ReadsRespondToAndId) {
