@@ -1,5 +1,6 @@
 #include "core/json_writer.hpp"
 
+#include <array>
 #include <cassert>
 #include <charconv>
 
@@ -45,13 +46,32 @@ void json_writer::boolean(bool b) { value_prefix(); out_.append(b ? "true" : "fa
 void json_writer::null() { value_prefix(); out_.append("null"); }
 void json_writer::raw(std::string_view json) { value_prefix(); out_.append(json); }
 
+namespace {
+// The bytes a JSON string cannot hold as they are (RFC 8259 7): controls, '"' and '\\'.
+constexpr auto needs_escape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  std::size_t i = 0;
+  while (i < s.size() && !needs_escape[p[i]]) ++i;
+  out.reserve(out.size() + s.size() + 2);
   out.push_back('"');
+  if (i == s.size()) {  // the usual case: nothing to escape, one copy
+    out.append(s);
+    out.push_back('"');
+    return;
+  }
   std::size_t run = 0;  // start of the current run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+  for (; i < s.size(); ++i) {
+    auto c = p[i];
+    if (!needs_escape[c]) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -4,6 +4,7 @@
 #include "core/json_writer.hpp"
 
 #include <boost/beast/http/status.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -110,8 +111,12 @@ bool is_framing_header(std::string_view name) {
 }
 
 bool parse_answer(std::string_view text, http_answer& out, std::string& why) {
+  // The document lives only for this call: its nodes come from a buffer on the stack (and past
+  // it, from blocks freed all at once), not one heap allocation each.
+  unsigned char scratch[4096];
+  json::monotonic_resource nodes(scratch, sizeof scratch);
   json::error_code ec;
-  json::value doc = json::parse(text, ec);
+  json::value doc = json::parse(text, ec, &nodes);
   if (ec) { why = "answer is not valid JSON: " + ec.message(); return false; }
   auto* a = doc.if_array();
   if (!a || a->size() < 2 || a->size() > 3) {

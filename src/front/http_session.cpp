@@ -6,6 +6,7 @@
 #include "front/accept_guard.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
+#include "front/response_writer.hpp"
 #include "front/shard.hpp"
 #include "front/sse_session.hpp"
 
@@ -37,7 +38,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using boost::system::error_code;
-using http_response = http::response<http::string_body>;
 
 namespace {
 
@@ -328,7 +328,7 @@ asio::awaitable<void> refuse(front_stats& stats, const front_config& cfg, asio::
   res.prepare_payload();
   dl.arm(cfg.header_timeout);
   error_code ec;
-  co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+  co_await write_response(stream, res, ec);
   co_await lingering_close(stream, dl);
 }
 
@@ -433,7 +433,7 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     keep_alive = keep_alive && !sh.stopping;
     finish_response(res, keep_alive, head);
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
-    co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+    co_await write_response(stream, res, ec);
     if (ec || !keep_alive) break;
   }
   dl.disarm();

@@ -96,6 +96,33 @@ TEST(job_encode, original_format_with_extra_fields) {
   EXPECT_EQ(req.at("http_version").as_string(), "1.1");
 }
 
+// The exact bytes, so that a faster encoder cannot change the wire format unnoticed.
+TEST(job_encode, exact_bytes) {
+  std::string out;
+  http_request req{http::verb::post, "/a?b=1", 11};
+  req.set(http::field::host, "h");
+  req.insert("X-Dup", "1");
+  req.insert("X-Dup", "2");
+  req.body() = "x\"y";
+  req.prepare_payload();
+  std::string scratch;
+  target_parts target;
+  ASSERT_EQ(parse_target(req.target(), scratch, target), target_error::none);
+  job_meta meta;
+  meta.priority = "high";
+  meta.deadline_ms = 1700000000123;
+  meta.retry = false;
+  tempest::front::encode_job(out, req, target, "127.0.0.1:5", "127.0.0.1:7", 9, meta);
+  EXPECT_EQ(out, R"(["url",[{"method":"POST","url":"/a?b=1","path":"/a","query":"b=1",)"
+                 R"("headers":{"content-length":"3","host":"h","x-dup":"1, 2"},"body":"x\"y",)"
+                 R"("remote_addr":"127.0.0.1:5","http_version":"1.1","priority":"high",)"
+                 R"("deadline":1700000000123,"retry":false}],"127.0.0.1:7",9])");
+  out.clear();
+  meta.deadline_ms = 0;
+  tempest::front::encode_job(out, req, target, "", "", 10, meta);
+  EXPECT_NE(out.find(R"("priority":"high","retry":false}],null,10])"), std::string::npos) << out;
+}
+
 TEST(job_encode, text_and_binary_bodies) {
   std::string out;
   encode_job(out, make_request(http::verb::post, "/", "h\xc3\xa9llo \"q\""), "", "a:1", 1);
