@@ -86,6 +86,15 @@ std::vector<std::string> example_keys(const std::string& example) {
   return out;
 }
 
+// The subcommand table of src/main.cpp.
+void add_every_command(CLI::App& app) {
+  cli::add_front_command(app);
+  cli::add_publish_command(app);
+  cli::add_jobs_command(app);
+  cli::add_angel_command(app);
+  cli::add_status_command(app);
+}
+
 // A `tempest` subcommand (path: {"jobs", "dead"}) run through the real command table
 // (src/cli/commands.hpp): its stdout, stderr and exit status.
 struct run_result {
@@ -94,11 +103,7 @@ struct run_result {
 };
 run_result run_tempest(std::vector<std::string> args) {
   CLI::App app("tempest");
-  cli::add_front_command(app);
-  cli::add_publish_command(app);
-  cli::add_jobs_command(app);
-  cli::add_angel_command(app);
-  cli::add_status_command(app);
+  add_every_command(app);
   args.insert(args.begin(), "tempest");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -118,11 +123,7 @@ run_result run_tempest(std::vector<std::string> args) {
 // A subcommand's --help text.
 std::string tempest_help(const std::vector<std::string>& path) {
   CLI::App app("tempest");
-  cli::add_front_command(app);
-  cli::add_publish_command(app);
-  cli::add_jobs_command(app);
-  cli::add_angel_command(app);
-  cli::add_status_command(app);
+  add_every_command(app);
   CLI::App* sub = &app;
   for (const auto& p : path) sub = sub->get_subcommand(p);
   return sub->help();
