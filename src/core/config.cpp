@@ -141,8 +141,7 @@ void settings_table::add_flags_to(CLI::App& app) {
     if (!s.default_value.empty()) help += " [default: " + s.default_value + "]";
     CLI::Option* opt = nullptr;
     if (s.type == "BOOL") {
-      const std::string& text = help;            // (a non-const string would be the flag's variable)
-      opt = app.add_flag("--" + s.name, text);   // no value; given: "true" (resolve)
+      opt = app.add_flag("--" + s.name, flag_values_[s.name], help);  // --json: "true", --json=false: "false"
     } else {
       opt = app.add_option("--" + s.name, flag_values_[s.name], help)->type_name(s.type);
       if (s.repeatable) opt->multi_option_policy(CLI::MultiOptionPolicy::Join);  // one a line
@@ -194,7 +193,7 @@ void settings_table::resolve() {
   }
   for (const auto& s : settings_)
     if (flag_options_.count(s.name) && flag_options_[s.name]->count() > 0)
-      apply(s, s.type == "BOOL" ? "true" : flag_values_[s.name], "--");
+      apply(s, flag_values_[s.name], "--");
 }
 
 std::string settings_table::example_toml(const std::string& title, const std::string& intro) const {

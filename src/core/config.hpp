@@ -5,9 +5,9 @@
 // Defaults live only in the table. Bounds are columns too: min/max (as text in the row's
 // type: INT, SIZE or DURATION; empty: unbounded) are checked by the table before apply and
 // shown in --help and the example as "[1..1024]". Two more columns say how a flag is given:
-// type BOOL is a flag without a value (given: "true"; default "false"; TOML true or false), and
-// repeatable lets a flag be given several times (--queue a --queue b; TOML an array of strings):
-// apply then gets the values one a line ("a\nb").
+// type BOOL is a flag without a value (--json is "true", --json=false "false"; default "false";
+// TOML true or false), and repeatable lets a flag be given several times (--queue a --queue b;
+// TOML an array of strings): apply then gets the values one a line ("a\nb").
 //
 // Settings every program shares are rows built here, so each default is written once:
 // redis_setting() (default $TEMPEST_REDIS, else default_redis_url), queue_setting() and

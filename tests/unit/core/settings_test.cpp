@@ -386,6 +386,13 @@ TEST(settings, bool_and_repeatable_rows) {
   u.resolve();
   EXPECT_FALSE(json);  // the row's default
   EXPECT_EQ(queues, (std::vector<std::string>{default_queue}));
+  CLI::App explicit_false;
+  u.add_to(explicit_false);
+  const char* no[] = {"p", "--json=false"};
+  explicit_false.parse(2, const_cast<char**>(no));
+  json = true;
+  u.resolve();
+  EXPECT_FALSE(json);
   EXPECT_THROW(u.settings()[1].apply("a\n\nb"), std::invalid_argument);  // an empty name among them
   EXPECT_THROW(u.settings()[0].apply("yes"), std::invalid_argument);
   EXPECT_NE(u.example_toml("t").find("\njson = false\n"), std::string::npos);  // TOML's own boolean
