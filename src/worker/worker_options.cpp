@@ -10,8 +10,9 @@
 //   auto o = worker_options::parse(app, argc, argv);                          // throws instead
 //
 // The defaults are the member initializers of worker_options (include/tempest/worker.hpp; the
-// Redis URL and queue come from core/config.hpp's shared rows); the table shows them and the
-// bounds (its min/max columns) in --help. If you add a setting, add the member there too.
+// Redis URL, queue and log level come from core/config.hpp's shared rows); the table shows
+// them and the bounds (its min/max columns) in --help. If you add a setting, add the member
+// there too.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
