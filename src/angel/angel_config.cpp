@@ -90,8 +90,8 @@ program_spec parse_program(const std::string& name, const toml::table& t, const 
 std::vector<setting> angel_settings(angel_config& c) {
   return {
       {"redis", "URL", "",
-       "Redis for the state (tempest status) and the reaper; passed to children as TEMPEST_REDIS "
-       "(--redis wins; default $TEMPEST_REDIS)",
+       "Redis for the state (tempest status) and the reaper, passed to children as TEMPEST_REDIS; the flag "
+       "--redis wins over the key [default: $TEMPEST_REDIS, else an embedded redis-server]",
        [&c](const std::string& v) { if (!v.empty()) parse_redis_url(v); c.redis = v; }},
       {"backoff-min", "DURATION", "100ms", "delay before the first restart of an instance that exited",
        [&c](const std::string& v) { c.limits.backoff_min = parse_duration(v); }, "1ms"},
@@ -109,7 +109,7 @@ std::vector<setting> angel_settings(angel_config& c) {
        [&c](const std::string& v) { c.stop_timeout = parse_duration(v); }, "1ms"},
       {"reap-interval", "DURATION", "1s", "how often the jobs of dead workers are re-queued",
        [&c](const std::string& v) { c.reap_interval = parse_duration(v); }, "1ms"},
-      {"redis-server", "PATH", "redis-server",
+      {"redis-server", "PATH", default_redis_server,
        "program started as the embedded Redis when no Redis is configured (redis, --redis, $TEMPEST_REDIS)",
        [&c](const std::string& v) {
          if (v.empty()) throw std::invalid_argument("must not be empty");

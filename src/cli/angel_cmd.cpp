@@ -11,12 +11,13 @@
 #include "cli/commands.hpp"
 #include "angel/angel_config.hpp"
 #include "angel/supervisor.hpp"
+#include "core/config.hpp"
 #include "core/log.hpp"
-#include "core/redis_url.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <memory>
 
 namespace tempest::cli {
 
@@ -29,17 +30,25 @@ void add_angel_command(CLI::App& app) {
       "An instance that exits is restarted with a backoff capped at backoff-max; by default never given up.\n"
       "SIGTERM/SIGINT: drain (SIGTERM to children, SIGKILL after stop-timeout). SIGHUP: reload, apply changes.\n"
       "The state is published to Redis every second for `tempest status`. See docs/angel.md.");
-  static std::string config, procfile, redis, level = "info";
-  sub->add_option("--config", config, "TOML file with [programs.NAME] tables and the global keys")->type_name("FILE");
-  sub->add_option("procfile", procfile, "a Procfile (name: command), instead of --config")->type_name("PROCFILE");
-  sub->add_option("--redis", redis,
-                  "Redis URL for the state and the reaper, passed to children as TEMPEST_REDIS "
-                  "[default: the config's redis, else $TEMPEST_REDIS, else an embedded redis-server]");
-  sub->add_option("--log-level", level, "trace, debug, info, warn, error, off [default: info]");
-  static bool print_example = false;
-  sub->add_flag("--print-example-config", print_example, "print a commented TOML config with every default, and exit");
-  sub->callback([] {
-    if (print_example) {
+  // Its --config is the programs file the supervisor reads (and re-reads on SIGHUP), so the table
+  // gives only the flags: --redis is the config's redis row (the flag wins), --log-level the
+  // shared row.
+  struct state {
+    std::string config, procfile;
+    angel::angel_config flags;  // only redis is set, by the flag
+    std::string level;
+    settings_table table;
+  };
+  auto st = std::make_shared<state>();
+  for (auto& row : angel::angel_settings(st->flags))
+    if (row.name == "redis") st->table.add(std::move(row));
+  st->table.add(log_level_setting(st->level));
+  sub->add_option("--config", st->config, "TOML file with [programs.NAME] tables and the global keys")->type_name("FILE");
+  sub->add_option("procfile", st->procfile, "a Procfile (name: command), instead of --config")->type_name("PROCFILE");
+  st->table.add_flags_to(*sub);
+  st->table.add_example_flag(*sub);
+  sub->callback([st] {
+    if (st->table.example_requested()) {
       std::cout << angel::angel_example_toml();
       return;
     }
@@ -47,17 +56,17 @@ void add_angel_command(CLI::App& app) {
       std::cerr << "tempest angel: " << what << " (see tempest angel --help)\n";
       throw CLI::RuntimeError(2);
     };
-    if (config.empty() == procfile.empty()) usage("give one of --config FILE or PROCFILE");
+    if (st->config.empty() == st->procfile.empty()) usage("give one of --config FILE or PROCFILE");
     try {
-      log::init(level);
-      if (!redis.empty()) parse_redis_url(redis);
-    } catch (const std::invalid_argument& e) {
+      st->table.resolve();
+      log::init(st->level);
+    } catch (const config_error& e) {  // one line naming the flag
       usage(e.what());
     }
     angel::supervisor_options o;
-    o.config_path = config.empty() ? procfile : config;
-    o.procfile = config.empty();
-    o.redis_flag = redis;
+    o.config_path = st->config.empty() ? st->procfile : st->config;
+    o.procfile = st->config.empty();
+    o.redis_flag = st->flags.redis;
     if (int rc = angel::run_angel(o); rc != 0) throw CLI::RuntimeError(rc);
   });
 }

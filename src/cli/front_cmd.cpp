@@ -18,10 +18,9 @@ void add_front_command(CLI::App& app) {
   static front::front_config cfg;
   static settings_table table = front::make_front_settings(cfg);
   table.add_to(*sub);
-  static bool print_example = false;
-  sub->add_flag("--print-example-config", print_example, "print a commented TOML config with every default, and exit");
+  table.add_example_flag(*sub);
   sub->callback([] {
-    if (print_example) {
+    if (table.example_requested()) {
       std::cout << table.example_toml("Tempest front configuration (tempest front --config FILE)");
       return;
     }

@@ -1,8 +1,10 @@
 // `tempest jobs`: the dead letters of reliable delivery (jobs that kept killing their workers).
 //
-//   tempest jobs dead  [--redis URL] [--queue NAME] [--json]
-//   tempest jobs retry [--redis URL] [--queue NAME] (--all | N)
+//   tempest jobs dead  [--redis URL] [--queue NAME] [--json] [--config FILE]
+//   tempest jobs retry [--redis URL] [--queue NAME] [--config FILE] (--all | N)
 //
+// Each subcommand's flags are the rows of its settings table (core/config.hpp: defaults there,
+// shown by --help; --config FILE gives the same keys in TOML, --print-example-config prints them).
 // dead prints one line per record of <queue>:dead, oldest first, numbered from 1: when it died,
 // the worker deaths, the priority, the request (method and url, or the action) with its job id,
 // and the reason; --json prints the records as stored, as one JSON array. retry re-queues
@@ -25,18 +27,21 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 namespace tempest::cli {
 namespace {
 
+// What one `tempest jobs dead` or `jobs retry` is given; the table's rows store into it.
 struct jobs_args {
   std::string redis;         // --redis, else $TEMPEST_REDIS, else default_redis_url (core/config.hpp)
-  std::string queue = default_queue;
+  std::string queue;         // --queue
   bool json = false;         // dead --json
   bool all = false;          // retry --all
   std::string number;        // retry N, as typed
+  settings_table table;      // --redis --queue, then --json (dead) or --all (retry)
 };
 
 [[noreturn]] void usage_error(const std::string& what) {
@@ -128,10 +133,31 @@ void guarded(F f) {
   }
 }
 
-void add_common(CLI::App* sub, jobs_args& a) {
-  sub->add_option("--redis", a.redis,
-                  std::string("Redis URL [default: $TEMPEST_REDIS, else ") + default_redis_url + "]");
-  sub->add_option("--queue", a.queue, "the queue whose dead letters (<queue>:dead) to use")->capture_default_str();
+// The subcommand's table: the shared rows, then its own flag; --config and
+// --print-example-config with them.
+void add_settings(CLI::App* sub, jobs_args& a, setting own) {
+  a.table.add(redis_setting(a.redis, "Redis URL"));
+  a.table.add(queue_setting(a.queue, "the queue whose dead letters (<queue>:dead) to use"));
+  a.table.add(std::move(own));
+  a.table.add_to(*sub);
+  a.table.add_example_flag(*sub);
+}
+
+// Prints the example config, or resolves the table and runs f.
+template <typename F>
+void run_resolved(jobs_args& a, const std::string& name, F f) {
+  if (a.table.example_requested()) {
+    std::cout << a.table.example_toml("Tempest jobs " + name + " configuration (tempest jobs " + name + " --config FILE)");
+    return;
+  }
+  guarded([&] {
+    try {
+      a.table.resolve();
+    } catch (const config_error& e) {  // one line naming the key
+      usage_error(e.what());
+    }
+    f(a);
+  });
 }
 
 }  // namespace
@@ -139,18 +165,17 @@ void add_common(CLI::App* sub, jobs_args& a) {
 void add_jobs_command(CLI::App& app) {
   auto* jobs = app.add_subcommand("jobs", "Dead letters of reliable delivery: list them, re-queue them");
   jobs->require_subcommand(1);
-  static jobs_args args;
 
   auto* dead = jobs->add_subcommand("dead", "List the jobs that kept killing their workers (<queue>:dead)");
-  add_common(dead, args);
-  dead->add_flag("--json", args.json, "print the records as stored, as one JSON array");
-  dead->callback([] { guarded([] { run_dead(args); }); });
+  auto dead_args = std::make_shared<jobs_args>();
+  add_settings(dead, *dead_args, bool_setting("json", dead_args->json, "print the records as stored, as one JSON array"));
+  dead->callback([dead_args] { run_resolved(*dead_args, "dead", run_dead); });
 
   auto* retry = jobs->add_subcommand("retry", "Re-queue dead jobs on their priority lists");
-  add_common(retry, args);
-  retry->add_flag("--all", args.all, "every dead job of the queue");
-  retry->add_option("N", args.number, "the number tempest jobs dead shows");
-  retry->callback([] { guarded([] { run_retry(args); }); });
+  auto retry_args = std::make_shared<jobs_args>();
+  add_settings(retry, *retry_args, bool_setting("all", retry_args->all, "every dead job of the queue"));
+  retry->add_option("N", retry_args->number, "the number tempest jobs dead shows");
+  retry->callback([retry_args] { run_resolved(*retry_args, "retry", run_retry); });
 }
 
 }  // namespace tempest::cli

@@ -2,7 +2,6 @@
 #include "front/front_config.hpp"
 
 #include "core/duration.hpp"
-#include "core/log.hpp"
 #include "core/queue/keys.hpp"
 #include "core/redis_url.hpp"
 #include "front/request_target.hpp"
@@ -59,12 +58,8 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.max_connections = static_cast<std::uint64_t>(parse_int(v)); }, "1", "10000000"});
   t.add({"threads", "INT", "1", "event-loop threads (each with its own Redis connection and answer port)",
          [&c](const std::string& v) { c.threads = static_cast<int>(parse_int(v)); }, "1", "256"});
-  t.add({"log-level", "LEVEL", "info", "trace, debug, info, warn, error or off",
-         [&c](const std::string& v) {
-           log::parse_level(v);
-           c.log_level = v;
-         }});
-  t.add({"redis-server", "PATH", "redis-server", "program started for the embedded Redis when no --redis is given",
+  t.add(log_level_setting(c.log_level));
+  t.add({"redis-server", "PATH", default_redis_server, "program started for the embedded Redis when no --redis is given",
          [&c](const std::string& v) { c.redis_server = v; }});
   t.add({"sub-prefix", "PATH", "/sub/", "GET <prefix><channel>[,<channel>...] opens a Server-Sent Events stream",
          [&c](const std::string& v) {

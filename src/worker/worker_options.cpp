@@ -10,10 +10,10 @@
 //   auto o = worker_options::parse(app, argc, argv);                          // throws instead
 //
 // The defaults are the member initializers of worker_options (include/tempest/worker.hpp; the
-// Redis URL and queue come from core/config.hpp's shared rows); the table shows them and the
-// bounds (its min/max columns) in --help. If you add a setting, add the member there too.
+// Redis URL, queue and log level come from core/config.hpp's shared rows); the table shows
+// them and the bounds (its min/max columns) in --help. If you add a setting, add the member
+// there too.
 #include <CLI/CLI.hpp>
-#include <spdlog/common.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -65,12 +65,7 @@ void add_settings(settings_table& t, worker_options& o) {
          [&o](const std::string& v) { o.concurrency = static_cast<int>(parse_int(v)); }, "1", "1024"});
   t.add({"batch", "INT", std::to_string(d.batch), "most jobs taken from the queue per round trip",
          [&o](const std::string& v) { o.batch = static_cast<int>(parse_int(v)); }, "1", "10000"});
-  t.add({"log-level", "LEVEL", d.log_level, "trace, debug, info, warn, error or off",
-         [&o](const std::string& v) {
-           if (spdlog::level::from_str(v) == spdlog::level::off && v != "off")
-             throw std::invalid_argument("unknown level '" + v + "' (trace, debug, info, warn, error, off)");
-           o.log_level = v;
-         }});
+  t.add(log_level_setting(o.log_level));
   t.add({"answer-password", "TEXT", "",
          "password sent with AUTH to the fronts' answer endpoints [default: $TEMPEST_ANSWER_PASSWORD]",
          [&o](const std::string& v) { o.answer_password = v; }});
