@@ -1,4 +1,4 @@
-// RESP formatting (hiredis) and the bounded streaming reader (see resp.hpp for why it is ours).
+// RESP formatting and the bounded streaming reader (see resp.hpp for why it is ours).
 //
 // The reader is a resumable parser: feed() only appends bytes; next() consumes whole elements
 // and keeps its place (open arrays in stack_, a bulk string whose data is awaited in in_bulk_)
@@ -19,17 +19,31 @@
 
 namespace tempest {
 
+namespace {
+void append_length_line(std::string& out, char kind, std::size_t n) {
+  char line[24];
+  line[0] = kind;
+  auto [end, ec] = std::to_chars(line + 1, line + sizeof line - 2, n);
+  *end++ = '\r';
+  *end++ = '\n';
+  out.append(line, end);
+}
+}  // namespace
+
+// The same bytes as hiredis's redisFormatCommandArgv, written straight into the string: that
+// one allocates twice, formats each length with sprintf and is copied once more, about 1,500
+// instructions per command on the front's push path (callgrind).
 std::string format_command(std::span<const std::string_view> argv) {
-  std::vector<const char*> ptrs;
-  std::vector<size_t> lens;
-  ptrs.reserve(argv.size());
-  lens.reserve(argv.size());
-  for (auto a : argv) { ptrs.push_back(a.data()); lens.push_back(a.size()); }
-  char* cmd = nullptr;
-  int n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), ptrs.data(), lens.data());
-  if (n < 0) throw std::bad_alloc();
-  std::string out(cmd, static_cast<std::size_t>(n));
-  redisFreeCommand(cmd);
+  std::size_t size = 16;
+  for (auto a : argv) size += a.size() + 24;
+  std::string out;
+  out.reserve(size);
+  append_length_line(out, '*', argv.size());
+  for (auto a : argv) {
+    append_length_line(out, '$', a.size());
+    out.append(a);
+    out.append("\r\n");
+  }
   return out;
 }
 

@@ -71,11 +71,11 @@ void job_dispatch::flush() {
     bytes_ = 0;
     return;
   }
-  // Wake-up tokens for reliable workers blocked on the bell: one per job, at most 32 a flush
-  // (each woken worker takes a whole batch); the list is kept short for queues with no such
-  // workers. The replies are not needed.
-  std::vector<std::string_view> bell{"RPUSH", bell_};
-  for (std::size_t i = 0; i < std::min<std::size_t>(count_, 32); ++i) bell.push_back("1");
+  // A wake-up token for reliable workers blocked on the bell: one a flush, whatever its size.
+  // One lane wakes and takes a batch; if it leaves jobs behind, the take script leaves a token
+  // for the next idle lane (scripts/take.lua), so a burst wakes as many lanes as it needs and
+  // a small one does not wake every lane for nothing. The reply is not needed.
+  std::array<std::string_view, 3> bell{"RPUSH", bell_, "1"};
   // Trimmed only when it grew past bell_keep (queues served by plain workers only).
   redis_->send(format_command(bell), [this](boost::system::error_code ec, resp_value v) {
     if (!ec && v.type == resp_value::kind::integer && v.integer > queue_keys::bell_keep)

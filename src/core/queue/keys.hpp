@@ -5,9 +5,10 @@
 //   <queue>:high, <queue>, <queue>:low   the priority lists, taken in that order; <queue> itself
 //                                         is the normal list, so original BLPOP workers keep
 //                                         receiving normal-priority jobs
-//   <queue>:bell                          wake-up tokens: the front RPUSHes one per job pushed to
-//                                         any priority list (trimmed to the last 1024), reliable
-//                                         workers block on it, then take jobs with a script
+//   <queue>:bell                          wake-up tokens: the front RPUSHes one per push (trimmed
+//                                         to the last 1024), reliable workers block on it, then
+//                                         take jobs with a script, which leaves one token when
+//                                         jobs remain and empties it when none do
 //   <queue>:dead                          dead letters (jobs that kept killing workers)
 //   <queue>:attempts                      hash "<respond_to>/<job id>" -> worker deaths while
 //                                         holding that job (core/queue/scripts/reap.lua)

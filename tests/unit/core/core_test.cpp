@@ -6,6 +6,7 @@
 #include "core/resp.hpp"
 
 #include <boost/json/parse.hpp>
+#include <hiredis/hiredis.h>
 #include <gtest/gtest.h>
 
 #include <malloc.h>
@@ -158,8 +159,25 @@ TEST(base64, round_trips_every_byte) {
   EXPECT_FALSE(base64_decode("a*b", out));
 }
 
-TEST(resp, formats_through_hiredis) {
+TEST(resp, formats_as_hiredis_does) {
   EXPECT_EQ(format_command({"RPUSH", "q", "a b"}), "*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$3\r\na b\r\n");
+  const std::string binary("\0\r\n\xff", 4), big(100000, 'x');
+  for (std::vector<std::string_view> argv : {std::vector<std::string_view>{"PING"},
+                                             {"SET", "", binary},
+                                             {"RPUSH", "q", big, "1", "22", std::string_view(big).substr(0, 12345)}}) {
+    std::vector<const char*> ptrs;
+    std::vector<size_t> lens;
+    for (auto a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* cmd = nullptr;
+    int n = redisFormatCommandArgv(&cmd, static_cast<int>(argv.size()), ptrs.data(), lens.data());
+    ASSERT_GT(n, 0);
+    std::string expected(cmd, static_cast<std::size_t>(n));
+    redisFreeCommand(cmd);
+    EXPECT_EQ(format_command(argv), expected);
+  }
 }
 
 TEST(resp, reads_commands_split_anywhere) {

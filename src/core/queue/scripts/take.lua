@@ -14,17 +14,27 @@
 -- a header, then the jobs exactly as they were queued (copied by Redis itself: SORT ... STORE,
 -- then LTRIM; no job passes through Lua, which costs several times more). Jobs with a field in
 -- KEYS[8] are dropped (the field deleted). Registers the worker when its heartbeat key is
--- missing (the heartbeat thread refreshes it otherwise), eats as many bell tokens as jobs taken
--- (the bell then stays close to "jobs waiting"), and returns how many jobs it took (0: every
--- list was empty). The caller reads them with LRANGE <processing> 1 -1, sent right behind.
+-- missing (the heartbeat thread refreshes it otherwise), and returns how many jobs it took (0:
+-- every list was empty). The caller reads them with LRANGE <processing> 1 -1, sent right behind.
+-- The bell (one token per push from the front, so that a burst wakes one lane, not one per job):
+-- a take that leaves the lists empty empties it too (no lane wakes for nothing); one that leaves
+-- jobs behind leaves a token on it, so that the next idle lane wakes and takes the rest.
 -- If you change this layout, change reap.lua and src/core/queue/entry.cpp together.
 if redis.call('EXISTS', KEYS[5]) == 0 then
   redis.call('SET', KEYS[5], '1', 'PX', ARGV[2])
   redis.call('SADD', KEYS[6], ARGV[3])
 end
 if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then
-  redis.call('DEL', KEYS[4])
+  redis.call('DEL', KEYS[4], KEYS[7])
   return 0
+end
+-- the bell after a take: empty when the lists are, else at least one token
+local function ring()
+  if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then
+    redis.call('DEL', KEYS[7])
+  elseif redis.call('LLEN', KEYS[7]) == 0 then
+    redis.call('RPUSH', KEYS[7], '1')
+  end
 end
 local names = {'high', 'normal', 'low'}
 for i = 1, 3 do
@@ -45,12 +55,11 @@ for i = 1, 3 do
     end
     if n > 0 then
       redis.call('LPUSH', KEYS[4], '\0' .. ARGV[4] .. '\n' .. names[i])
-      local count = ARGV[1]
-      if n ~= tonumber(count) then count = tostring(n) end
-      redis.call('LPOP', KEYS[7], count)
+      ring()
       return n
     end
   end
 end
-redis.call('DEL', KEYS[4])
+redis.call('DEL', KEYS[4])  -- every job taken was cancelled
+ring()
 return 0
