@@ -39,7 +39,11 @@ struct redisReply;
 
 namespace tempest {
 
+// A command as RESP (an array of bulk strings), the bytes hiredis would write.
 std::string format_command(std::span<const std::string_view> argv);
+// The same, appended to out; the parts of a command given in several spans (e.g. EVALSHA's
+// name, sha, key count, then the keys, then the arguments).
+void append_command(std::string& out, std::initializer_list<std::span<const std::string_view>> parts);
 inline std::string format_command(std::initializer_list<std::string_view> argv) {
   return format_command(std::span<const std::string_view>(argv.begin(), argv.size()));
 }

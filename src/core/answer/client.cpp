@@ -1,6 +1,8 @@
 // answers::client (the states and their transitions) and answers::pool (see client.hpp).
 #include "core/answer/client.hpp"
 
+#include "core/resp.hpp"
+
 #include <hiredis/hiredis.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -38,7 +40,6 @@ std::string_view reply_text(const redisReply* r) { return {r->str, r->len}; }
 
 }  // namespace
 
-void client::command_free::operator()(char* c) const { redisFreeCommand(c); }
 void client::reader_free::operator()(redisReader* r) const { redisReaderFree(r); }
 
 client::client(std::string key, const std::string& password, int lane, const limits& l,
@@ -58,25 +59,22 @@ void client::send(std::string_view action, std::string_view id_text, std::string
   auto now = clock_type::now();
   expire(now);
   if (!ensure_open(id, now)) return drop_one(id);
-  const char* argv[3] = {action.data(), id_text.data(), json.data()};
-  std::size_t lens[3] = {action.size(), id_text.size(), json.size()};
-  char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, 3, argv, lens);
-  if (len < 0) throw std::bad_alloc();
-  std::unique_ptr<char, command_free> owned(cmd);
+  const std::string_view argv[3] = {action, id_text, json};
+  std::string cmd = format_command(argv);
+  auto len = cmd.size();
   // The bound is on what queues behind unacknowledged answers: one answer alone always goes
   // (however large: the front's --max-answer-size judges it), as it did with blocking writes.
-  if (!pending_.empty() && pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
+  if (!pending_.empty() && pending_bytes_ + len > limits_.buffer_bytes) {
     read_some();  // replies that are in already free room
-    if (fd_ >= 0 && !pending_.empty() && pending_bytes_ + static_cast<std::size_t>(len) > limits_.buffer_bytes) {
+    if (fd_ >= 0 && !pending_.empty() && pending_bytes_ + len > limits_.buffer_bytes) {
       drop_one(id);
       return mark_down("its outbound buffer (--answer-buffer) is full: the endpoint does not read");
     }
   }
   if (fd_ < 0) return drop_one(id);
-  pending_bytes_ += static_cast<std::size_t>(len);
-  out_.append(cmd, static_cast<std::size_t>(len));
-  pending_.push_back({std::move(owned), static_cast<std::size_t>(len), id, now});
+  pending_bytes_ += len;
+  out_.append(cmd);
+  pending_.push_back({std::move(cmd), id, now});
   last_used_ = now;
   if (flush_now) write_some();
   if (pending_.size() % max_unread_answers == 0) read_some();  // keep the replies flowing
@@ -162,15 +160,9 @@ bool client::start_connect(clock_type::time_point now) {
   out_off_ = 0;
   awaiting_auth_ = !password_.empty();
   if (awaiting_auth_) {
-    const char* argv[2] = {"AUTH", password_.data()};
-    std::size_t lens[2] = {4, password_.size()};
-    char* cmd = nullptr;
-    int len = redisFormatCommandArgv(&cmd, 2, argv, lens);
-    if (len < 0) throw std::bad_alloc();
-    out_.append(cmd, static_cast<std::size_t>(len));
-    redisFreeCommand(cmd);
+    out_.append(format_command({"AUTH", password_}));
   }
-  for (const auto& p : pending_) out_.append(p.command.get(), p.len);
+  for (const auto& p : pending_) out_.append(p.command);
   return true;
 }
 
@@ -232,7 +224,7 @@ bool client::take_replies() {
       return false;
     }
     if (r->type == REDIS_REPLY_ERROR) log_refused(pending_.front().id, reply_text(r.get()));
-    pending_bytes_ -= pending_.front().len;
+    pending_bytes_ -= pending_.front().command.size();
     pending_.pop_front();
     if (pending_.empty()) resent_ = false;
   }

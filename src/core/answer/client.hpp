@@ -81,15 +81,11 @@ class client {
  private:
   friend class pool;
 
-  struct command_free {
-    void operator()(char* c) const;
-  };
   struct reader_free {
     void operator()(redisReader* r) const;
   };
   struct pending_answer {
-    std::unique_ptr<char, command_free> command;  // RESP bytes, kept to resend after a reconnect
-    std::size_t len;
+    std::string command;  // RESP bytes, kept to resend after a reconnect
     std::int64_t id;
     clock_type::time_point queued_at;
   };

@@ -104,6 +104,7 @@ class blocking_client {
 
  private:
   [[noreturn]] void fail(std::string_view what);
+  void hand_over(std::string& wire);  // a formatted command to hiredis's output buffer
 
   redis_endpoint ep_;
   blocking_options o_;
