@@ -123,10 +123,12 @@ setting log_level_setting(std::string& target) {
 }
 
 setting bool_setting(const std::string& name, bool& target, const std::string& help) {
-  return {name, "BOOL", "false", help, [&target](const std::string& v) {
-            if (v != "true" && v != "false") throw std::invalid_argument("'" + v + "' is not true or false");
-            target = v == "true";
-          }};
+  return {name, "BOOL", "false", help, [&target](const std::string& v) { target = parse_bool(v); }};
+}
+
+bool parse_bool(const std::string& v) {
+  if (v != "true" && v != "false") throw std::invalid_argument("'" + v + "' is not true or false");
+  return v == "true";
 }
 
 void settings_table::add_to(CLI::App& app) {

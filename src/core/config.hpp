@@ -77,6 +77,8 @@ setting queues_setting(std::vector<std::string>& target, const std::string& help
 setting log_level_setting(std::string& target);
 // --NAME, a flag without a value (type BOOL, default false).
 setting bool_setting(const std::string& name, bool& target, const std::string& help);
+// "true" or "false" (std::invalid_argument otherwise): a BOOL row's value.
+bool parse_bool(const std::string& v);
 
 // "a, b,,c" -> {"a", "b", "c"}: a comma-separated setting, items trimmed of spaces, empty ones
 // dropped.

@@ -1,10 +1,9 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
 // (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password
 // --answer-allow --answer-connect-timeout --answer-timeout --answer-reply-wait --answer-buffer --mode
-// --heartbeat-ttl --max-attempts, and --config FILE.toml with the same keys (docs/worker.example.toml,
-// from --print-example-config); --plain is a
-// shorthand flag for --mode plain (not in the table: it takes no value). Precedence: default < environment (TEMPEST_REDIS,
-// TEMPEST_ANSWER_PASSWORD) < config file < flag.
+// --plain (a flag for mode = plain) --heartbeat-ttl --max-attempts, and --config FILE.toml with the
+// same keys (docs/worker.example.toml, from --print-example-config). Precedence: default <
+// environment (TEMPEST_REDIS, TEMPEST_ANSWER_PASSWORD) < config file < flag.
 //
 //   auto o = worker_options::from_args(argc, argv, "what the program does");  // exits on error
 //   auto o = worker_options::parse(app, argc, argv);                          // throws instead
@@ -82,6 +81,10 @@ void add_settings(settings_table& t, worker_options& o) {
            else if (v == "plain") o.mode = worker_options::delivery::plain;
            else throw std::invalid_argument("'" + v + "' is not reliable or plain");
          }});
+  t.add({"plain", "BOOL", "false", "the same as mode = plain (at-most-once, the original BLMPOP way)",
+         [&o](const std::string& v) {
+           if (parse_bool(v)) o.mode = worker_options::delivery::plain;
+         }});
   t.add({"heartbeat-ttl", "DURATION", format_duration(d.heartbeat_ttl),
          "reliable mode: a worker silent this long is dead, its jobs re-queued (within twice this)",
          [&o](const std::string& v) { o.heartbeat_ttl = parse_duration(v); }, "300ms", "1h"});
@@ -109,18 +112,14 @@ worker_options worker_options::parse(CLI::App& app, int argc, const char* const*
   settings_table table;
   add_settings(table, o);
   table.add_to(app);
-  bool plain = false;
-  app.add_flag("--plain", plain, "the same as --mode plain (at-most-once, the original BLMPOP way)");
-  bool print_example = false;
-  app.add_flag("--print-example-config", print_example, "print a commented TOML config with every default, and exit");
+  table.add_example_flag(app);
   app.parse(argc, argv);
-  if (print_example) {
+  if (table.example_requested()) {
     std::fputs(table.example_toml(example_title).c_str(), stdout);
     std::fflush(stdout);
     throw CLI::Success();
   }
   table.resolve();  // throws config_error naming the key
-  if (plain) o.mode = delivery::plain;
   // The environment is not checked by the table: say which variable is wrong.
   if (app.count("--redis") == 0) {
     try {
