@@ -102,7 +102,7 @@ struct worker_options {
   std::string queue;  // the Redis list the front pushes jobs on; set by the constructor ("tempest")
   int concurrency = 1;            // worker threads, each with its own connections
   int batch = 16;                 // most jobs taken per round trip to Redis
-  std::string log_level = "info"; // trace, debug, info, warn, error, off
+  std::string log_level;          // trace, debug, info, warn, error, off; set by the constructor ("info")
   // Sent with AUTH to every answer endpoint when not empty. Default: $TEMPEST_ANSWER_PASSWORD.
   std::string answer_password;
   // Answer endpoints ("host:port", exactly as jobs give respond_to) answered even though no

@@ -36,6 +36,12 @@
 #include "core/redis_url.hpp"
 
 namespace tempest {
+
+// The public header's defaults are the history layout's (one value, two spellings: the header
+// cannot include src/core/).
+static_assert(publish_options{}.history_count == history::default_count);
+static_assert(publish_options{}.history_age.count() == history::default_age_ms);
+
 namespace {
 
 using namespace std::chrono_literals;

@@ -103,7 +103,7 @@ std::string program_name(int argc, const char* const* argv) {
 
 }  // namespace
 
-worker_options::worker_options() : redis(redis_url_from_env()), queue(default_queue) {
+worker_options::worker_options() : redis(redis_url_from_env()), queue(default_queue), log_level(default_log_level) {
   if (const char* env = std::getenv("TEMPEST_ANSWER_PASSWORD"); env && *env) answer_password = env;
 }
 
