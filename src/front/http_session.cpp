@@ -29,7 +29,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <optional>
-#include <ctime>
 #include <vector>
 
 namespace tempest::front {
@@ -40,20 +39,6 @@ namespace http = beast::http;
 using boost::system::error_code;
 
 namespace {
-
-// The Date header, formatted at most once a second per thread.
-std::string_view http_date() {
-  thread_local std::time_t last = 0;
-  thread_local char buf[40];
-  std::time_t now = std::time(nullptr);
-  if (now != last) {
-    last = now;
-    std::tm tm;
-    gmtime_r(&now, &tm);
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  }
-  return buf;
-}
 
 // A per-connection deadline. When it passes, pending I/O on the socket is cancelled, not
 // closed, so the session can still answer 408. Arming it again replaces the previous one.
@@ -323,12 +308,10 @@ asio::awaitable<void> refuse(front_stats& stats, const front_config& cfg, asio::
   log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(r.e), error_text(r.e),
                           r.ec ? r.ec.message() : std::string(describe(r.bad_target)));
   auto res = error_response(r.e, 11);
-  res.keep_alive(false);
-  res.set(http::field::date, http_date());
-  res.prepare_payload();
+
   dl.arm(cfg.header_timeout);
   error_code ec;
-  co_await write_response(stream, res, ec);
+  co_await write_response(stream, res, {.keep_alive = false}, ec);
   co_await lingering_close(stream, dl);
 }
 
@@ -346,24 +329,6 @@ void issue_job(shard& sh, const http_request& req, const target_parts& target, c
   sh.pending.add(slot);
   front_stats::inc(sh.stats.pending_jobs);
   sh.dispatch->push(slot.id, std::move(job), priority);
-}
-
-// Answer -> response: the connection headers, the Date, the framing, and no body for HEAD,
-// 204 and 304.
-void finish_response(http_response& res, bool keep_alive, bool head) {
-  res.keep_alive(keep_alive);
-  res.set(http::field::date, http_date());
-  auto status = res.result_int();
-  if (status == 204 || status == 304) {
-    res.body().clear();
-  } else {
-    res.prepare_payload();
-  }
-  if (head) {  // same headers as GET, no body
-    auto n = res.body().size();
-    res.body().clear();
-    if (status != 204 && status != 304) res.content_length(n);
-  }
 }
 
 // The connection becomes an event stream, which reads the channels from the target: give it
@@ -431,9 +396,8 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     if (!answer) break;  // the client went away
     http_response res = std::move(*answer);
     keep_alive = keep_alive && !sh.stopping;
-    finish_response(res, keep_alive, head);
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
-    co_await write_response(stream, res, ec);
+    co_await write_response(stream, res, {.keep_alive = keep_alive, .head = head}, ec);  // adds the framing
     if (ec || !keep_alive) break;
   }
   dl.disarm();

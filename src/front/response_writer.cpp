@@ -4,20 +4,40 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include <array>
 #include <charconv>
+#include <ctime>
 
 namespace tempest::front {
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
 
-void serialize_head(const http_response& res, std::string& out) {
-  out.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  char digits[8];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, res.result_int());
+std::string_view http_date() {
+  thread_local std::time_t last = 0;
+  thread_local char buf[40];
+  std::time_t now = std::time(nullptr);
+  if (now != last) {
+    last = now;
+    std::tm tm;
+    gmtime_r(&now, &tm);
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return buf;
+}
+
+namespace {
+void append_number(std::string& out, std::size_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
   out.append(digits, end);
+}
+}  // namespace
+
+bool serialize_head(const http_response& res, const response_framing& framing, std::string& out) {
+  bool http10 = res.version() == 10;
+  out.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  int status = res.result_int();
+  append_number(out, static_cast<std::size_t>(status));
   out.push_back(' ');
   auto reason = res.reason();
   out.append(reason.data(), reason.size());
@@ -30,19 +50,27 @@ void serialize_head(const http_response& res, std::string& out) {
     out.append(value.data(), value.size());
     out.append("\r\n");
   }
+  if (!framing.keep_alive && !http10) out.append("Connection: close\r\n");
+  if (framing.keep_alive && http10) out.append("Connection: keep-alive\r\n");
+  out.append("Date: ");
+  out.append(http_date());
   out.append("\r\n");
+  bool no_body = status == 204 || status == 304;
+  if (!no_body) {
+    out.append("Content-Length: ");
+    append_number(out, res.body().size());
+    out.append("\r\n");
+  }
+  out.append("\r\n");
+  return !no_body && !framing.head;
 }
 
 asio::awaitable<void> write_response(asio::ip::tcp::socket& socket, const http_response& res,
-                                     boost::system::error_code& ec) {
-  if (res.chunked()) {
-    co_await http::async_write(socket, res, asio::redirect_error(asio::use_awaitable, ec));
-    co_return;
-  }
+                                     const response_framing& framing, boost::system::error_code& ec) {
   std::string head;
   head.reserve(256);
-  serialize_head(res, head);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body())};
+  bool with_body = serialize_head(res, framing, head);
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body().data(), with_body ? res.body().size() : 0)};
   co_await asio::async_write(socket, bufs, asio::redirect_error(asio::use_awaitable, ec));
 }
 
