@@ -1,0 +1,24 @@
+// What the answer endpoint (answer_endpoint.cpp) uses of its front thread, so that it depends
+// on these few things rather than on the whole shard (shard.hpp), which builds one once, as
+// `sh.answers`, and hands it to the endpoint with its listener:
+//
+//   co_spawn(ioc, run_answer_acceptor(sh.answers, *sh.answer_acceptor), detached);
+//
+// References only, bound once: an answer costs no more than it did through `shard&`.
+#pragma once
+#include <string>
+
+namespace tempest::front {
+
+struct front_config;
+struct front_stats;
+class pending_jobs;
+
+struct answer_context {
+  const front_config& cfg;        // answer-password, max-answer-size and the other limits
+  front_stats& stats;
+  pending_jobs& pending;          // answers complete these (pending_jobs.hpp)
+  const std::string& respond_to;  // "host:port" of this endpoint, for INFO
+};
+
+}  // namespace tempest::front
