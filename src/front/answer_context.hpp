@@ -4,7 +4,8 @@
 //
 //   co_spawn(ioc, run_answer_acceptor(sh.answers, *sh.answer_acceptor), detached);
 //
-// References only, bound once: an answer costs no more than it did through `shard&`.
+// References only, bound once: nothing is allocated or reference-counted per answer. The
+// endpoint's sessions run on the listener's executor (the shard's io_context).
 #pragma once
 #include <string>
 

@@ -1,12 +1,13 @@
 // What an HTTP session (http_session.cpp) uses of its front thread, so that it depends on these
 // few things rather than on the whole shard (shard.hpp), which builds one once, as `sh.http`,
-// and hands it to each session:
+// and hands it to its HTTP acceptor, which hands it to each session (http_session.hpp):
 //
-//   co_spawn(ex, run_http_session(sh.http, std::move(socket)), ...);
+//   co_spawn(sh.ioc, run_http_acceptor(sh.http, *sh.http_acceptor), detached);
 //
-// References only, bound once: a request costs no more than it did through `shard&`. The
-// shutdown bookkeeping (`connections`, `stopping`) stays the shard's; a session only registers
-// itself there and reads the flag.
+// References only, bound once: nothing is allocated or reference-counted per request, and each
+// part is one pointer load away (the shard's own members were at an offset of `sh`). The shutdown bookkeeping (`connections`,
+// `stopping`) stays the shard's (front.cpp's drain reads it); a session only registers itself
+// there and reads the flag.
 #pragma once
 #include <boost/asio/ip/tcp.hpp>
 

@@ -31,8 +31,9 @@ using test::run_until;
 
 namespace {
 
-// One front thread's hub, as shard.hpp and front.cpp make it.
+// One front thread's hub, as shard.hpp and front.cpp make it, on a redis-server of its own.
 struct fixture {
+  test::redis_server server;
   asio::io_context ioc;
   front_config cfg;
   front_stats stats;
@@ -43,7 +44,7 @@ struct fixture {
   redis::blocking_client look;
   std::vector<std::unique_ptr<test::peer>> peers;
 
-  explicit fixture(const test::redis_server& server) : look(parse_redis_url(server.url())) {
+  fixture() : look(parse_redis_url(server.url())) {
     auto table = make_front_settings(cfg);
     table.resolve();
     auto ep = parse_redis_url(server.url());
@@ -58,8 +59,9 @@ struct fixture {
     pubsub->stop();
     redis->stop();
   }
+  // redis-server is a build package (./run installs it): not running is a failure.
   bool connected() {
-    return run_until(ioc, [this] { return hub->connected() && redis->connected(); });
+    return server.running() && run_until(ioc, [this] { return hub->connected() && redis->connected(); });
   }
   // A subscriber on `channels`, added to the hub; its client's end is peers.back().
   std::shared_ptr<sse_subscriber> subscribe(std::vector<std::string> channels, bool ready = true) {
@@ -91,10 +93,8 @@ std::string event(std::string_view cursor, std::string_view name, std::string_vi
 }  // namespace
 
 TEST(channel_hub, first_subscriber_subscribes_and_last_one_unsubscribes) {
-  test::redis_server server;
-  ASSERT_TRUE(server.running()) << "redis-server did not start (./run installs it)";
-  fixture f(server);
-  ASSERT_TRUE(f.connected());
+  fixture f;
+  ASSERT_TRUE(f.connected()) << "redis-server did not start, or the hub did not connect";
   auto a = f.subscribe({"news"});
   auto b = f.subscribe({"news", "sports"});
   EXPECT_EQ(f.hub->channel_count(), 2u);
@@ -120,10 +120,8 @@ TEST(channel_hub, first_subscriber_subscribes_and_last_one_unsubscribes) {
 }
 
 TEST(channel_hub, a_message_goes_to_every_subscriber_of_its_channel) {
-  test::redis_server server;
-  ASSERT_TRUE(server.running()) << "redis-server did not start (./run installs it)";
-  fixture f(server);
-  ASSERT_TRUE(f.connected());
+  fixture f;
+  ASSERT_TRUE(f.connected()) << "redis-server did not start, or the hub did not connect";
   auto a = f.subscribe({"news"});
   auto b = f.subscribe({"news", "sports"});
   auto c = f.subscribe({"weather"});
@@ -140,10 +138,8 @@ TEST(channel_hub, a_message_goes_to_every_subscriber_of_its_channel) {
 }
 
 TEST(channel_hub, held_until_ready_ids_only_go_forward_and_the_end_closes) {
-  test::redis_server server;
-  ASSERT_TRUE(server.running()) << "redis-server did not start (./run installs it)";
-  fixture f(server);
-  ASSERT_TRUE(f.connected());
+  fixture f;
+  ASSERT_TRUE(f.connected()) << "redis-server did not start, or the hub did not connect";
   auto early = f.subscribe({"c"});
   auto late = f.subscribe({"c"}, false);  // still in its handshake or replay
   ASSERT_TRUE(run_until(f.ioc, [&] { return f.hub->subscribed(*late); }));
@@ -170,10 +166,8 @@ TEST(channel_hub, held_until_ready_ids_only_go_forward_and_the_end_closes) {
 }
 
 TEST(channel_hub, after_the_pubsub_connection_comes_back_the_gap_is_replayed) {
-  test::redis_server server;
-  ASSERT_TRUE(server.running()) << "redis-server did not start (./run installs it)";
-  fixture f(server);
-  ASSERT_TRUE(f.connected());
+  fixture f;
+  ASSERT_TRUE(f.connected()) << "redis-server did not start, or the hub did not connect";
   auto s = f.subscribe({"feed"});
   auto bare = f.subscribe({"bare"});  // nothing recorded delivered: the gap cannot be proved covered
   ASSERT_TRUE(run_until(f.ioc, [&] { return f.hub->subscribed(*s) && f.hub->subscribed(*bare); }));

@@ -31,8 +31,10 @@ namespace {
 
 constexpr std::string_view queue = "q";
 
-// One front thread's dispatcher on its own Redis connection, and a blocking client to look.
+// One front thread's dispatcher on its own Redis connection to a redis-server of its own, and a
+// blocking client to look.
 struct fixture {
+  std::unique_ptr<test::redis_server> server = std::make_unique<test::redis_server>();
   asio::io_context ioc;
   front_stats stats;
   pending_jobs pending;
@@ -42,10 +44,10 @@ struct fixture {
   std::vector<std::unique_ptr<job_slot>> slots;
   std::uint64_t next_id = 1;
 
-  explicit fixture(const test::redis_server& redis)
-      : client(std::make_shared<redis::async_client>(ioc.get_executor(), parse_redis_url(redis.url()), "test")),
+  fixture()
+      : client(std::make_shared<redis::async_client>(ioc.get_executor(), parse_redis_url(server->url()), "test")),
         dispatch(std::make_unique<job_dispatch>(ioc.get_executor(), client, std::string(queue), pending, stats)),
-        look(parse_redis_url(redis.url())) {}
+        look(parse_redis_url(server->url())) {}
   ~fixture() {
     client->stop();  // fails what is in flight while the dispatcher and the slots still live
     ioc.restart();
@@ -53,9 +55,10 @@ struct fixture {
     dispatch.reset();
     for (auto& s : slots) pending.remove(s->id);
   }
+  // redis-server is a build package (./run installs it): not running is a failure.
   bool connect() {
     client->start();
-    return run_until(ioc, [this] { return client->connected(); });
+    return server->running() && run_until(ioc, [this] { return client->connected(); });
   }
   // As issue_job does: the slot in the table, pushing, then handed to the dispatcher.
   job_slot& push(std::string job, prio p = prio::normal) {
@@ -96,10 +99,8 @@ struct fixture {
 }  // namespace
 
 TEST(job_dispatch, a_turn_goes_out_as_one_rpush_per_priority_list_and_one_bell_push) {
-  test::redis_server redis;
-  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
-  fixture f(redis);
-  ASSERT_TRUE(f.connect());
+  fixture f;
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
   f.look.command({"CONFIG", "RESETSTAT"});
   f.push("h1", prio::high);
   f.push("n1");
@@ -121,10 +122,8 @@ TEST(job_dispatch, a_turn_goes_out_as_one_rpush_per_priority_list_and_one_bell_p
 }
 
 TEST(job_dispatch, turns_are_separate_batches_and_a_full_batch_goes_at_once) {
-  test::redis_server redis;
-  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
-  fixture f(redis);
-  ASSERT_TRUE(f.connect());
+  fixture f;
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
   f.push("turn1");
   f.ioc.poll();  // the turn ends: its flush runs
   EXPECT_EQ(f.stats.push_batches.load(), 1u);
@@ -162,42 +161,39 @@ TEST(job_dispatch, turns_are_separate_batches_and_a_full_batch_goes_at_once) {
   EXPECT_EQ(f.stats.jobs_pushed.load(), 605u);
 }
 
-TEST(job_dispatch, bell_tokens_only_with_reliable_workers_and_the_bell_is_trimmed) {
-  test::redis_server redis;
-  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
-  {
-    fixture f(redis);  // no member in tempest:workers: only plain workers, nobody rings
-    ASSERT_TRUE(f.connect());
-    f.dispatch->start();
-    ASSERT_TRUE(f.sync());  // the SCARD answered
-    f.push("plain");
-    ASSERT_TRUE(f.all_past_pushing());
-    ASSERT_TRUE(f.sync());
-    EXPECT_EQ(f.list(std::string(queue)), std::vector<std::string>{"plain"});
-    EXPECT_EQ(f.look.command({"EXISTS", queue_keys::bell(queue)})->integer, 0);
-  }
-  redis::blocking_client look(parse_redis_url(redis.url()));
-  look.command({"SADD", queue_keys::workers, "host:1:0"});
+TEST(job_dispatch, no_bell_tokens_without_reliable_workers) {
+  fixture f;  // no member in tempest:workers: only plain workers, nobody listens to the bell
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
+  f.dispatch->start();
+  ASSERT_TRUE(f.sync());  // the SCARD answered
+  f.push("plain");
+  ASSERT_TRUE(f.all_past_pushing());
+  ASSERT_TRUE(f.sync());
+  EXPECT_EQ(f.list(std::string(queue)), std::vector<std::string>{"plain"});
+  EXPECT_EQ(f.look.command({"EXISTS", queue_keys::bell(queue)})->integer, 0);
+}
+
+TEST(job_dispatch, with_reliable_workers_the_bell_rings_and_is_trimmed_at_bell_keep) {
+  fixture f;
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
+  f.look.command({"SADD", queue_keys::workers, "host:1:0"});
   std::vector<std::string> fill{"RPUSH", queue_keys::bell(queue)};
   fill.resize(2 + queue_keys::bell_keep + 50, "1");
-  look.command(fill);
-  fixture f(redis);
-  ASSERT_TRUE(f.connect());
+  f.look.command(fill);
   f.dispatch->start();
   ASSERT_TRUE(f.sync());
   f.push("reliable");
   ASSERT_TRUE(f.all_past_pushing());
   EXPECT_TRUE(run_until(f.ioc, [&] {
-    return look.command({"LLEN", queue_keys::bell(queue)})->integer == queue_keys::bell_keep;
+    return f.look.command({"LLEN", queue_keys::bell(queue)})->integer == queue_keys::bell_keep;
   })) << "a bell longer than bell_keep is trimmed";
+  EXPECT_EQ(f.list(std::string(queue)), std::vector<std::string>{"reliable"});
 }
 
 TEST(job_dispatch, redis_down_finishes_the_jobs_at_once_with_redis_unavailable) {
-  auto redis = std::make_unique<test::redis_server>();
-  ASSERT_TRUE(redis->running()) << "redis-server did not start (./run installs it)";
-  fixture f(*redis);
-  ASSERT_TRUE(f.connect());
-  redis.reset();  // redis-server stops
+  fixture f;
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
+  f.server.reset();  // redis-server stops
   ASSERT_TRUE(run_until(f.ioc, [&] { return !f.client->connected(); }));
   auto start = std::chrono::steady_clock::now();
   auto& a = f.push("lost", prio::high);
@@ -211,10 +207,8 @@ TEST(job_dispatch, redis_down_finishes_the_jobs_at_once_with_redis_unavailable) 
 }
 
 TEST(job_dispatch, a_refused_rpush_fails_the_jobs_of_its_list_only) {
-  test::redis_server redis;
-  ASSERT_TRUE(redis.running()) << "redis-server did not start (./run installs it)";
-  fixture f(redis);
-  ASSERT_TRUE(f.connect());
+  fixture f;
+  ASSERT_TRUE(f.connect()) << "redis-server did not start, or the client did not connect";
   f.look.command({"SET", std::string(queue), "not a list"});  // RPUSH q: WRONGTYPE
   auto& refused = f.push("normal");
   auto& fine = f.push("high", prio::high);
