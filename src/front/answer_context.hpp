@@ -9,6 +9,8 @@
 #pragma once
 #include <string>
 
+namespace tempest::redis { struct fail_count; }
+
 namespace tempest::front {
 
 struct front_config;
@@ -20,6 +22,10 @@ struct answer_context {
   front_stats& stats;
   pending_jobs& pending;          // answers complete these (pending_jobs.hpp)
   const std::string& respond_to;  // "host:port" of this endpoint, for INFO
+  // Tests only: the n-th read or write of the sessions fails as if the connection broke there
+  // (core/redis/async_client.hpp's fail_count; tests/unit/front/answer_endpoint_test.cpp).
+  // Null in production: one pointer test per read and per write.
+  redis::fail_count* faults = nullptr;
 };
 
 }  // namespace tempest::front

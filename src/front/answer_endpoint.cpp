@@ -5,6 +5,7 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/accept_guard.hpp"
 #include "front/answer_context.hpp"
@@ -247,6 +248,11 @@ std::string remote_text(const asio::ip::tcp::socket& socket) {
   return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+// True when the test seam (answer_context::faults) turns this step's success into a failure.
+bool injected(const answer_context& ctx, error_code& ec, std::string_view where) {
+  return ctx.faults && !ec && ctx.faults->fail(ec, where);
+}
+
 asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::socket socket) {
   answer_connection conn(ctx, remote_text(socket));
   std::vector<char> buf(64 * 1024);
@@ -254,7 +260,7 @@ asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::soc
   error_code ec;
   while (!conn.quit) {
     auto n = co_await socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    if (ec || injected(ctx, ec, "read")) break;  // an injected failure loses the bytes read
     conn.reader.feed(buf.data(), n);
     while (!conn.quit) {
       auto cmd = conn.reader.next();
@@ -264,7 +270,7 @@ asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::soc
     if (!conn.quit && !conn.reader.error().empty()) conn.protocol_error(out);
     if (!out.empty()) {
       co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      if (ec || injected(ctx, ec, "write")) break;
       out.clear();
       if (out.capacity() > 64 * 1024) out.shrink_to_fit();
     }

@@ -2,15 +2,18 @@
 // port of a real io_context, driven by a plain Asio client socket sending RESP commands; the
 // pending table (answer_context.hpp) holds test slots that stand for waiting HTTP sessions.
 //
-// The fault-injection test is Beast's fail_count loop over the client's input: one scenario
-// (AUTH, PING, two answers, QUIT) is cut after n bytes, for n = 0, 1, 2, ... until a run sends
-// it whole. A cut is a half-close (the endpoint reads EOF there) in one pass and a reset in the
-// other. For each n: the endpoint runs exactly the commands complete before the cut and
-// answers them in order, a slot is finished iff its answer was complete (its waiter woken once,
-// never for a partial answer), the pending table keeps its entries (only the HTTP session
-// removes them), and once the listener closes every session has ended (the io_context runs
-// out of work).
+// The fault-injection tests are Beast's fail_count loop, over one scenario (AUTH, PING, two
+// answers, QUIT). First the endpoint's own steps: its n-th read, then its n-th write, fails as if
+// the connection broke there (answer_context::faults, the async client's fail_count), for n = 1,
+// 2, ... until a run completes without reaching it. Then the client's input: the scenario is cut
+// after n bytes, for n = 0, 1, 2, ... until a run sends it whole; a cut is a half-close (the
+// endpoint reads EOF there) in one pass and a reset in the other. For each n: the endpoint
+// answers exactly the commands complete before the failure, in order; a slot is finished iff
+// its answer was taken in (its waiter woken once, never for a partial answer); the pending table
+// keeps its entries (only the HTTP session removes them); and once the listener closes every
+// session has ended (the io_context runs out of work).
 #include "core/errors.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/answer_context.hpp"
 #include "front/answer_endpoint.hpp"
@@ -129,7 +132,11 @@ struct client : test::peer {
     s.connect(e.acceptor.local_endpoint());
     return s;
   }
-  void send(std::string_view bytes) { asio::write(socket, asio::buffer(bytes)); }
+  // The endpoint may have closed already: what it does with the bytes is what is tested.
+  void send(std::string_view bytes) {
+    error_code ignored;
+    asio::write(socket, asio::buffer(bytes), ignored);
+  }
   // Sends, then waits for `replies` complete replies (or for the endpoint to close).
   std::string call(std::string_view bytes, std::size_t replies = 1) {
     in.clear();
@@ -420,6 +427,76 @@ std::size_t cut_at_every_byte(bool reset) {
 }
 
 }  // namespace
+
+namespace {
+
+// The fail_count loop on the endpoint's own steps (answer_context::faults): the scenario's
+// commands one at a time, each waited for, with the n-th read or write of the session failing,
+// for n = 1, 2, ... until a run completes without reaching it. Returns the runs that failed.
+std::size_t fail_each_step(std::string_view kind) {
+  const auto steps = fault_scenario();
+  std::string all_replies;
+  for (auto& s : steps) all_replies += s.reply;
+  for (std::size_t n = 1; n < 100; ++n) {
+    SCOPED_TRACE("failing " + std::string(kind) + " number " + std::to_string(n));
+    redis::fail_count fc{.n = n, .kind = kind};
+    endpoint e([](front_config& cfg) { cfg.answer_password = "pw"; });
+    e.ctx.faults = &fc;
+    std::vector<std::unique_ptr<waiting_job>> jobs;
+    for (auto& s : steps)
+      if (s.answers) jobs.push_back(std::make_unique<waiting_job>(e, s.answers));
+    std::string got;
+    {
+      client c(e);
+      for (auto& s : steps) {
+        if (c.closed) break;
+        got += c.call(s.wire);
+      }
+      EXPECT_TRUE(c.wait_closed());
+    }
+    bool completed = !fc.reached();
+    // The replies are those of the commands before the failure, in order; a job whose +OK came
+    // is done; one failed write may leave its job done without the +OK (the answer was stored
+    // before the reply went out); every other job is untouched.
+    EXPECT_EQ(all_replies.substr(0, got.size()), got);
+    if (completed) {
+      EXPECT_EQ(got, all_replies);
+    }
+    std::size_t done = 0, done_unreplied = 0, replies = 0, k = 0;
+    std::size_t replied = got.size();
+    for (auto& s : steps) {
+      bool got_reply = replies + s.reply.size() <= replied;
+      replies += s.reply.size();
+      if (!s.answers) continue;
+      waiting_job& job = *jobs[k++];
+      if (job.done()) {
+        ++done;
+        if (!got_reply) ++done_unreplied;
+        EXPECT_EQ(job.slot.error, errc::none);
+        EXPECT_TRUE(run_until(e.ioc, [&] { return job.woken() == 1; })) << "waiter not woken";
+      } else {
+        EXPECT_FALSE(got_reply) << "+OK for job " << s.answers << " that was not finished";
+        EXPECT_EQ(job.slot.st, job_slot::state::queued);
+      }
+    }
+    EXPECT_LE(done_unreplied, kind == "write" ? 1u : 0u);
+    EXPECT_EQ(e.stats.answers_accepted.load(), done);
+    EXPECT_EQ(e.pending.size(), jobs.size());
+    jobs.clear();
+    EXPECT_TRUE(e.drain()) << "a session or a handler outlived its connection";
+    if (completed || testing::Test::HasFailure()) return n - 1;
+  }
+  ADD_FAILURE() << "the scenario never ran to its end";
+  return 0;
+}
+
+}  // namespace
+
+TEST(answer_endpoint, survives_a_failure_at_every_read_and_write) {
+  auto commands = fault_scenario().size();
+  EXPECT_GE(fail_each_step("read"), commands);  // one read a command, more if one came in pieces
+  EXPECT_EQ(fail_each_step("write"), commands);  // one write of replies a command
+}
 
 TEST(answer_endpoint, survives_the_input_cut_at_every_byte) {
   std::size_t bytes = 0;
