@@ -5,9 +5,13 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/accept_guard.hpp"
-#include "front/shard.hpp"
+#include "front/answer_context.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/pending_jobs.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -115,11 +119,11 @@ resp_limits endpoint_limits(const front_config& cfg, bool authed, bool accept_in
 }
 
 struct answer_connection {
-  answer_connection(shard& sh, std::string remote)
-      : sh(sh), remote(std::move(remote)), authed(sh.cfg.answer_password.empty()),
-        reader(endpoint_limits(sh.cfg, authed, true)) {}
+  answer_connection(answer_context& ctx, std::string remote)
+      : ctx(ctx), remote(std::move(remote)), authed(ctx.cfg.answer_password.empty()),
+        reader(endpoint_limits(ctx.cfg, authed, true)) {}
 
-  shard& sh;
+  answer_context& ctx;
   std::string remote;  // "address:port" of the peer, for log lines
   bool authed;         // no password set, or AUTH succeeded
   resp_reader reader;
@@ -159,7 +163,7 @@ struct answer_connection {
   }
 
   void close_for(std::string_view why) {
-    front_stats::inc(sh.stats.answer_protocol_errors);
+    front_stats::inc(ctx.stats.answer_protocol_errors);
     if (auto left_out = protocol_log.admit())
       log->warn("answer endpoint: closing the connection from {}: {}{}", remote, why, left_out_text(*left_out));
     quit = true;
@@ -172,15 +176,15 @@ struct answer_connection {
 
   void auth(std::vector<resp_value>& argv, std::string& out) {
     if (argv.size() < 2 || argv.size() > 3) return reply_error(out, answer_error::auth_arity);
-    if (sh.cfg.answer_password.empty())
+    if (ctx.cfg.answer_password.empty())
       return reply_error(out, answer_error::auth_without_password);
-    if (password_matches(argv.back().str, sh.cfg.answer_password)) {
-      if (!authed) reader.set_limits(endpoint_limits(sh.cfg, true, reader.limits().accept_inline));
+    if (password_matches(argv.back().str, ctx.cfg.answer_password)) {
+      if (!authed) reader.set_limits(endpoint_limits(ctx.cfg, true, reader.limits().accept_inline));
       authed = true;
       return reply_status(out, "OK");
     }
-    front_stats::inc(sh.stats.answer_auth_failures);
-    quit = ++auth_failures >= sh.cfg.answer_auth_attempts;
+    front_stats::inc(ctx.stats.answer_auth_failures);
+    quit = ++auth_failures >= ctx.cfg.answer_auth_attempts;
     if (auto left_out = auth_log.admit())
       log->warn("answer endpoint: wrong password from {}{}{}", remote,
                 quit ? ", closing the connection" : "", left_out_text(*left_out));
@@ -190,7 +194,7 @@ struct answer_connection {
   job_slot* waiting_job(const std::string& ids) {
     std::uint64_t id = 0;
     auto [p, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-    job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? sh.pending.find(id) : nullptr;
+    job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? ctx.pending.find(id) : nullptr;
     return slot && slot->st != job_slot::state::done ? slot : nullptr;
   }
 
@@ -199,19 +203,19 @@ struct answer_connection {
     const std::string& ids = argv[1].str;
     job_slot* slot = waiting_job(ids);
     if (!slot) {
-      front_stats::inc(sh.stats.answers_unknown);
+      front_stats::inc(ctx.stats.answers_unknown);
       log->debug("[j{}] answer for an unknown or finished job", ids);
       return reply_error(out, std::string(answer_error::unknown_job) + ids.substr(0, 32) +
                                   " (answered, timed out, or not from this front)");
     }
     std::string why;
     if (!parse_answer(argv[2].str, slot->answer, why)) {
-      front_stats::inc(sh.stats.answers_invalid);
+      front_stats::inc(ctx.stats.answers_invalid);
       log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot->id, why);
       slot->finish(errc::bad_answer);
       return reply_error(out, std::string(answer_error::invalid_answer) + why);
     }
-    front_stats::inc(sh.stats.answers_accepted);
+    front_stats::inc(ctx.stats.answers_accepted);
     slot->finish(errc::none);
     reply_status(out, "OK");
   }
@@ -219,12 +223,12 @@ struct answer_connection {
   // A message over --max-answer-size: its large bulks were dropped unread (resp_reader's
   // skip_oversized). An answer fails its job (502); the connection and the commands behind it go on.
   void oversized(std::vector<resp_value>& argv, std::string& out) {
-    std::string limit = "larger than --max-answer-size (" + std::to_string(sh.cfg.max_answer_size) + " bytes)";
+    std::string limit = "larger than --max-answer-size (" + std::to_string(ctx.cfg.max_answer_size) + " bytes)";
     bool is_answer = argv[0].type == resp_value::kind::string && iequals(argv[0].str, "url") && argv.size() == 3 &&
                      argv[1].type == resp_value::kind::string;
     job_slot* slot = is_answer ? waiting_job(argv[1].str) : nullptr;
     if (!slot) return reply_error(out, std::string(answer_error::message_too_large) + limit);
-    front_stats::inc(sh.stats.answers_invalid);
+    front_stats::inc(ctx.stats.answers_invalid);
     log->warn("[j{}] answer {}, client gets 502", slot->id, limit);
     slot->finish(errc::bad_answer);
     reply_error(out, std::string(answer_error::invalid_answer) + limit);
@@ -232,8 +236,8 @@ struct answer_connection {
 
   std::string info() const {
     std::string s = "# Server\r\nredis_version:7.0.0\r\ntempest_version:0.1.0\r\nprocess_id:" +
-                    std::to_string(::getpid()) + "\r\nrespond_to:" + sh.respond_to + "\r\n\r\n# Stats\r\n";
-    s += sh.stats.info_text();
+                    std::to_string(::getpid()) + "\r\nrespond_to:" + ctx.respond_to + "\r\n\r\n# Stats\r\n";
+    s += ctx.stats.info_text();
     return s;
   }
 };
@@ -244,14 +248,19 @@ std::string remote_text(const asio::ip::tcp::socket& socket) {
   return ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket) {
-  answer_connection conn(sh, remote_text(socket));
+// True when the test seam (answer_context::faults) turns this step's success into a failure.
+bool injected(const answer_context& ctx, error_code& ec, std::string_view where) {
+  return ctx.faults && !ec && ctx.faults->fail(ec, where);
+}
+
+asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::socket socket) {
+  answer_connection conn(ctx, remote_text(socket));
   std::vector<char> buf(64 * 1024);
   std::string out;
   error_code ec;
   while (!conn.quit) {
     auto n = co_await socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    if (ec || injected(ctx, ec, "read")) break;  // an injected failure loses the bytes read
     conn.reader.feed(buf.data(), n);
     while (!conn.quit) {
       auto cmd = conn.reader.next();
@@ -261,7 +270,7 @@ asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket
     if (!conn.quit && !conn.reader.error().empty()) conn.protocol_error(out);
     if (!out.empty()) {
       co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) break;
+      if (ec || injected(ctx, ec, "write")) break;
       out.clear();
       if (out.capacity() > 64 * 1024) out.shrink_to_fit();
     }
@@ -271,18 +280,18 @@ asio::awaitable<void> run_answer_session(shard& sh, asio::ip::tcp::socket socket
 
 }  // namespace
 
-asio::awaitable<void> run_answer_acceptor(shard& sh) {
+asio::awaitable<void> run_answer_acceptor(answer_context& ctx, asio::ip::tcp::acceptor& acceptor) {
   accept_guard guard("answer endpoint", nullptr);  // out of descriptors: quick close, rate-limited log
   for (;;) {
     error_code ec;
-    auto socket = co_await sh.answer_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::operation_aborted || !sh.answer_acceptor->is_open()) co_return;
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
-      co_await guard.failed(*sh.answer_acceptor, ec);
+      co_await guard.failed(acceptor, ec);
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    asio::co_spawn(sh.ioc, run_answer_session(sh, std::move(socket)), [](std::exception_ptr e) {
+    asio::co_spawn(acceptor.get_executor(), run_answer_session(ctx, std::move(socket)), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);

@@ -25,15 +25,18 @@
 #include "core/resp.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <span>
 #include <string_view>
 
 namespace tempest::front {
 
-struct shard;
+struct answer_context;
 
-boost::asio::awaitable<void> run_answer_acceptor(shard& sh);
+// Accepts until the acceptor is closed, one session per connection on the acceptor's executor;
+// ctx and acceptor outlive them (the shard owns both; answer_context.hpp).
+boost::asio::awaitable<void> run_answer_acceptor(answer_context& ctx, boost::asio::ip::tcp::acceptor& acceptor);
 
 // Constant-time password check: the time depends only on given's length.
 bool password_matches(std::string_view given, std::string_view expected);

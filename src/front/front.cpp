@@ -118,7 +118,7 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
 std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& stats, std::uint64_t id_base,
                                    tcp::endpoint& http_ep, const tcp::endpoint& answer_ep,
                                    const redis_endpoint& redis_ep) {
-  auto sh = std::make_unique<shard>(i, cfg, stats, id_base);
+  auto sh = std::make_unique<shard>(i, cfg, stats, id_base, redis_ep);
   sh->http_acceptor.emplace(sh->ioc);
   open_acceptor(*sh->http_acceptor, http_ep, cfg.threads > 1, "listen");
   http_ep = sh->http_acceptor->local_endpoint();  // port 0: the others share the chosen port
@@ -134,8 +134,6 @@ std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& 
   } else {
     sh->respond_to = host_port(bound);
   }
-  sh->redis = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "front#" + std::to_string(i));
-  sh->dispatch = std::make_unique<job_dispatch>(sh->ioc.get_executor(), sh->redis, cfg.queue, sh->pending, stats);
   sh->dispatch->start();
   // Announced on every connect, before any job of this thread (docs/protocol.md 3.5).
   sh->announcer = std::make_unique<endpoint_announcer>(sh->ioc.get_executor(), sh->redis, sh->respond_to,
@@ -145,8 +143,8 @@ std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& 
   sh->pubsub = std::make_shared<redis::async_client>(sh->ioc.get_executor(), redis_ep, "pubsub#" + std::to_string(i));
   sh->hub = std::make_unique<channel_hub>(sh->sse, sh->pubsub);
   sh->hub->start();
-  asio::co_spawn(sh->ioc, run_http_acceptor(*sh), asio::detached);
-  asio::co_spawn(sh->ioc, run_answer_acceptor(*sh), asio::detached);
+  asio::co_spawn(sh->ioc, run_http_acceptor(sh->http, *sh->http_acceptor), asio::detached);
+  asio::co_spawn(sh->ioc, run_answer_acceptor(sh->answers, *sh->answer_acceptor), asio::detached);
   return sh;
 }
 

@@ -2,12 +2,17 @@
 
 #include "core/log.hpp"
 #include "core/queue/keys.hpp"
+#include "core/redis/async_client.hpp"
 #include "core/resp.hpp"
 #include "front/accept_guard.hpp"
 #include "front/http_checks.hpp"
 #include "front/job_encode.hpp"
+#include "front/front_config.hpp"
+#include "front/front_stats.hpp"
+#include "front/http_context.hpp"
+#include "front/job_dispatch.hpp"
+#include "front/pending_jobs.hpp"
 #include "front/response_writer.hpp"
-#include "front/shard.hpp"
 #include "front/sse_session.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -167,11 +172,11 @@ asio::awaitable<void> lingering_close(asio::ip::tcp::socket& socket, deadline& d
 }
 
 struct connection_guard {
-  shard& sh;
+  http_context& ctx;
   connection_entry& entry;
   ~connection_guard() {
-    sh.connections.erase(&entry);
-    front_stats::dec(sh.stats.connections);
+    ctx.connections.erase(&entry);
+    front_stats::dec(ctx.stats.connections);
   }
 };
 
@@ -210,11 +215,11 @@ constexpr std::chrono::milliseconds watch_after{50};
 
 // Waits for the job's answer or its deadline; returns the response to send, or nullopt when
 // the client went away (the job is then cancelled: field <respond_to>/<id> of tempest:cancelled).
-asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::ip::tcp::socket& socket,
+asio::awaitable<std::optional<http_response>> wait_for_answer(http_context& ctx, asio::ip::tcp::socket& socket,
                                                               job_slot& slot, unsigned version) {
-  auto deadline = std::chrono::steady_clock::now() + sh.cfg.timeout;
+  auto deadline = std::chrono::steady_clock::now() + ctx.cfg.timeout;
   std::shared_ptr<disconnect_watch> watch;
-  slot.wake.expires_after(std::min(sh.cfg.timeout, watch_after));
+  slot.wake.expires_after(std::min(ctx.cfg.timeout, watch_after));
   while (slot.st != job_slot::state::done && !(watch && watch->gone)) {
     error_code ec;
     co_await slot.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -238,16 +243,16 @@ asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::i
     error_code ignored;
     socket.cancel(ignored);
   }
-  sh.pending.remove(slot.id);
-  front_stats::dec(sh.stats.pending_jobs);
+  ctx.pending.remove(slot.id);
+  front_stats::dec(ctx.stats.pending_jobs);
   if (gone) {
-    front_stats::inc(sh.stats.cancelled);
+    front_stats::inc(ctx.stats.cancelled);
     std::string id = std::to_string(slot.id);
     // The hash lives as long as the longest wait: --timeout after the last cancellation.
     auto ignore = [](error_code, resp_value) {};
-    sh.redis->send(format_command({"HSET", queue_keys::cancelled, queue_keys::cancel_field(sh.respond_to, id), "1"}),
+    ctx.redis.send(format_command({"HSET", queue_keys::cancelled, queue_keys::cancel_field(ctx.respond_to, id), "1"}),
                    ignore);
-    sh.redis->send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(sh.cfg.timeout.count() + 1000)}),
+    ctx.redis.send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(ctx.cfg.timeout.count() + 1000)}),
                    ignore);
     log::get("http")->debug("[j{}] the client went away: job cancelled", slot.id);
     co_return std::nullopt;
@@ -256,8 +261,8 @@ asio::awaitable<std::optional<http_response>> wait_for_answer(shard& sh, asio::i
   errc e = slot.st == job_slot::state::done ? slot.error
            : slot.st == job_slot::state::pushing ? errc::redis_unavailable
                                                  : errc::answer_timeout;
-  if (e == errc::answer_timeout) front_stats::inc(sh.stats.timeouts);
-  if (e == errc::redis_unavailable) front_stats::inc(sh.stats.redis_unavailable);
+  if (e == errc::answer_timeout) front_stats::inc(ctx.stats.timeouts);
+  if (e == errc::redis_unavailable) front_stats::inc(ctx.stats.redis_unavailable);
   log::get("http")->debug("[j{}] answered {}: {}", slot.id, http_status(e), error_text(e));
   co_return error_response(e, version);
 }
@@ -316,19 +321,19 @@ asio::awaitable<void> refuse(front_stats& stats, const front_config& cfg, asio::
 }
 
 // Request -> job: encodes the request, registers `slot` as pending and pushes the job.
-void issue_job(shard& sh, const http_request& req, const target_parts& target, const std::string& remote_addr,
+void issue_job(http_context& ctx, const http_request& req, const target_parts& target, const std::string& remote_addr,
                job_slot& slot) {
-  slot.id = sh.ids.next();
+  slot.id = ctx.ids.next();
   slot.st = job_slot::state::pushing;
   slot.error = errc::none;
   std::string job;
   job.reserve(256 + req.body().size());
   job_meta meta;
-  auto priority = decide_meta(sh.cfg, req, target.path, meta);
-  encode_job(job, req, target, remote_addr, sh.respond_to, slot.id, meta);
-  sh.pending.add(slot);
-  front_stats::inc(sh.stats.pending_jobs);
-  sh.dispatch->push(slot.id, std::move(job), priority);
+  auto priority = decide_meta(ctx.cfg, req, target.path, meta);
+  encode_job(job, req, target, remote_addr, ctx.respond_to, slot.id, meta);
+  ctx.pending.add(slot);
+  front_stats::inc(ctx.stats.pending_jobs);
+  ctx.dispatch.push(slot.id, std::move(job), priority);
 }
 
 // The connection becomes an event stream, which reads the channels from the target: give it
@@ -342,24 +347,24 @@ void to_origin_form(http_request& req, const target_parts& target) {
 
 }  // namespace
 
-asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) {
-  const front_config& cfg = sh.cfg;
+asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket socket) {
+  const front_config& cfg = ctx.cfg;
   error_code ec;
   auto remote = socket.remote_endpoint(ec);
   std::string remote_addr = ec ? "" : remote.address().to_string() + ":" + std::to_string(remote.port());
   asio::ip::tcp::socket& stream = socket;
   deadline dl(stream);
   connection_entry entry{&stream, false};
-  sh.connections.insert(&entry);
-  front_stats::inc(sh.stats.connections);
-  connection_guard guard{sh, entry};
+  ctx.connections.insert(&entry);
+  front_stats::inc(ctx.stats.connections);
+  connection_guard guard{ctx, entry};
 
   beast::flat_buffer buffer(cfg.max_header_size + 64 * 1024);
-  job_slot slot(sh.ioc.get_executor());
+  job_slot slot(socket.get_executor());
   std::string path_scratch;  // a normalised path that differs from the target's (kept per connection)
   for (;;) {
     entry.busy = false;
-    if (sh.stopping) break;
+    if (ctx.stopping) break;
     if (buffer.size() == 0) {
       // Idle keep-alive: hold only a small buffer while waiting for the next request's first
       // bytes, so that thousands of idle connections cost little memory. (A read, not a
@@ -376,7 +381,7 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     auto r = co_await read_request(cfg, stream, buffer, dl, parser, path_scratch, target);
     if (r.ec && r.e == errc::none) break;  // the client went away or was too slow: just close
     if (r.e != errc::none) {
-      co_await refuse(sh.stats, cfg, stream, dl, remote_addr, r);
+      co_await refuse(ctx.stats, cfg, stream, dl, remote_addr, r);
       co_return;
     }
 
@@ -384,18 +389,18 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
     if (is_sse_target(cfg, target.path)) {
       to_origin_form(req, target);
       dl.disarm();
-      sh.connections.erase(&entry);
-      co_await run_sse(sh.sse, std::move(socket), std::move(req));
+      ctx.connections.erase(&entry);
+      co_await run_sse(ctx.sse, std::move(socket), std::move(req));
       co_return;
     }
-    front_stats::inc(sh.stats.requests_total);
+    front_stats::inc(ctx.stats.requests_total);
     bool keep_alive = req.keep_alive();
     bool head = req.method() == http::verb::head;
-    issue_job(sh, req, target, remote_addr, slot);
-    auto answer = co_await wait_for_answer(sh, stream, slot, req.version());
+    issue_job(ctx, req, target, remote_addr, slot);
+    auto answer = co_await wait_for_answer(ctx, stream, slot, req.version());
     if (!answer) break;  // the client went away
     http_response res = std::move(*answer);
-    keep_alive = keep_alive && !sh.stopping;
+    keep_alive = keep_alive && !ctx.stopping;
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
     co_await write_response(stream, res, {.keep_alive = keep_alive, .head = head}, ec);  // adds the framing
     if (ec || !keep_alive) break;
@@ -405,25 +410,26 @@ asio::awaitable<void> run_http_session(shard& sh, asio::ip::tcp::socket socket) 
   stream.close(ec);
 }
 
-asio::awaitable<void> run_http_acceptor(shard& sh) {
-  accept_guard guard("HTTP", &sh.stats.connections_refused);
+asio::awaitable<void> run_http_acceptor(http_context& ctx, asio::ip::tcp::acceptor& acceptor) {
+  accept_guard guard("HTTP", &ctx.stats.connections_refused);
   for (;;) {
     error_code ec;
-    auto socket = co_await sh.http_acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (sh.stopping || ec == asio::error::operation_aborted) co_return;
+    auto socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ctx.stopping || ec == asio::error::operation_aborted) co_return;
     if (ec) {  // out of file descriptors and the like: a quick close for the client, a rate-limited log
-      co_await guard.failed(*sh.http_acceptor, ec);
+      co_await guard.failed(acceptor, ec);
       continue;
     }
-    front_stats::inc(sh.stats.connections_total);
-    if (sh.stats.connections.load(std::memory_order_relaxed) + sh.stats.sse_subscribers.load(std::memory_order_relaxed) >=
-        sh.cfg.max_connections) {
-      front_stats::inc(sh.stats.connections_refused);
+    front_stats::inc(ctx.stats.connections_total);
+    auto open = ctx.stats.connections.load(std::memory_order_relaxed) +
+                ctx.stats.sse_subscribers.load(std::memory_order_relaxed);
+    if (open >= ctx.cfg.max_connections) {
+      front_stats::inc(ctx.stats.connections_refused);
       socket.close(ec);
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    asio::co_spawn(sh.ioc, run_http_session(sh, std::move(socket)), [](std::exception_ptr e) {
+    asio::co_spawn(acceptor.get_executor(), run_http_session(ctx, std::move(socket)), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);

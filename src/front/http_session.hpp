@@ -10,9 +10,11 @@
 
 namespace tempest::front {
 
-struct shard;
+struct http_context;
 
-boost::asio::awaitable<void> run_http_session(shard& sh, boost::asio::ip::tcp::socket socket);
-boost::asio::awaitable<void> run_http_acceptor(shard& sh);
+// ctx and acceptor outlive the coroutines (the shard owns them; http_context.hpp).
+boost::asio::awaitable<void> run_http_session(http_context& ctx, boost::asio::ip::tcp::socket socket);
+// Accepts until the acceptor is closed or ctx.stopping, one run_http_session per connection.
+boost::asio::awaitable<void> run_http_acceptor(http_context& ctx, boost::asio::ip::tcp::acceptor& acceptor);
 
 }  // namespace tempest::front

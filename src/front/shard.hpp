@@ -2,12 +2,18 @@
 // dispatcher and pending jobs. Shards share nothing but the config and the counters: a job
 // issued by shard i carries shard i's respond_to address, so its answer arrives on shard i's
 // own answer endpoint and never crosses threads.
+//
+// The parts get what they use, not the shard: sh.http (http_context.hpp) for the HTTP sessions,
+// sh.answers (answer_context.hpp) for the answer endpoint, sh.sse (sse_context.hpp) for the event
+// streams. Each is bound once, here; the objects they name live as long as the shard.
 #pragma once
 #include "core/redis/async_client.hpp"
+#include "front/answer_context.hpp"
 #include "front/channel_hub.hpp"
 #include "front/endpoint_announcer.hpp"
 #include "front/front_config.hpp"
 #include "front/front_stats.hpp"
+#include "front/http_context.hpp"
 #include "front/job_dispatch.hpp"
 #include "front/pending_jobs.hpp"
 #include "front/sse_context.hpp"
@@ -22,17 +28,14 @@
 
 namespace tempest::front {
 
-// An open HTTP connection, as the shard sees it for shutdown: idle ones are closed at once,
-// busy ones finish their request first.
-struct connection_entry {
-  boost::asio::ip::tcp::socket* socket = nullptr;
-  bool busy = false;
-};
-
 struct shard {
-  shard(int index, const front_config& cfg, front_stats& stats, std::uint64_t id_base)
+  // The Redis connection and the dispatcher are made here (not started), so that `http` can
+  // name them.
+  shard(int index, const front_config& cfg, front_stats& stats, std::uint64_t id_base, const redis_endpoint& redis_ep)
       : index(index), cfg(cfg), stats(stats), ioc_owner(std::make_unique<boost::asio::io_context>(1)),
-        ioc(*ioc_owner), ids(id_base, index, cfg.threads) {}
+        ioc(*ioc_owner), ids(id_base, index, cfg.threads),
+        redis(std::make_shared<redis::async_client>(ioc.get_executor(), redis_ep, "front#" + std::to_string(index))),
+        dispatch(std::make_unique<job_dispatch>(ioc.get_executor(), redis, cfg.queue, pending, stats)) {}
   // Tears down in the order Asio needs: I/O objects, then the io_context (which destroys the
   // suspended sessions, whose destructors still use `connections` and `stats`).
   ~shard() {
@@ -66,6 +69,8 @@ struct shard {
   std::optional<boost::asio::ip::tcp::acceptor> answer_acceptor;
   std::unordered_set<connection_entry*> connections;
   bool stopping = false;
+  http_context http{cfg, stats, pending, ids, *dispatch, *redis, respond_to, sse, connections, stopping};
+  answer_context answers{cfg, stats, pending, respond_to};
 };
 
 }  // namespace tempest::front
