@@ -1,6 +1,6 @@
 // Coalesces the jobs of one event-loop turn into one multi-value RPUSH per priority list
-// (<queue>:high, <queue>, <queue>:low), followed by wake-up tokens on <queue>:bell for reliable
-// workers (src/core/queue/keys.hpp), all in one write. push() only queues;
+// (<queue>:high, <queue>, <queue>:low), followed by one wake-up token on <queue>:bell for
+// reliable workers (src/core/queue/keys.hpp; protocol.md 8.3), all in one write. push() only queues;
 // the flush runs once per turn (posted behind the I/O completions already due), and the Redis
 // client pipelines flushes while a write is in flight. When the RPUSH reply comes, each job's
 // slot moves to "queued", or is finished with redis_unavailable (-> 503).
