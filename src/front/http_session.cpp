@@ -47,25 +47,47 @@ namespace {
 
 // A per-connection deadline. When it passes, pending I/O on the socket is cancelled, not
 // closed, so the session can still answer 408. Arming it again replaces the previous one.
+//
+// Arming is lazy: a session arms it three times a request (idle, header, response) and a
+// cancel-and-rewait of an Asio timer each time cost a handler run and two timer-queue updates
+// (callgrind: 4% of the front's work). Here the timer only moves when the new due time is
+// earlier than the one it waits for; when it fires before the due time (the deadline was
+// pushed back meanwhile), it waits again for the rest.
 class deadline {
  public:
+  using clock = std::chrono::steady_clock;
   explicit deadline(asio::ip::tcp::socket& s) : socket_(s), timer_(s.get_executor()) {}
   void arm(std::chrono::milliseconds d) {
     expired_ = false;
-    timer_.expires_after(d);
-    timer_.async_wait([this](error_code ec) {
-      if (ec) return;  // re-armed, disarmed or destroyed: `this` may be gone, touch nothing
-      expired_ = true;
-      error_code ignored;
-      socket_.cancel(ignored);
-    });
+    due_ = clock::now() + d;
+    if (!waiting_ || due_ < timer_.expiry()) wait_until(due_);
   }
-  void disarm() { timer_.cancel(); }
+  void disarm() { due_ = clock::time_point::max(); }
   bool expired() const { return expired_; }
 
  private:
+  void wait_until(clock::time_point t) {
+    waiting_ = true;
+    timer_.expires_at(t);  // an earlier wait, if any, ends with operation_aborted
+    timer_.async_wait([this](error_code ec) {
+      if (ec) return;  // superseded or destroyed: `this` may be gone, touch nothing
+      if (due_ == clock::time_point::max()) {
+        waiting_ = false;
+      } else if (clock::now() < due_) {
+        wait_until(due_);
+      } else {
+        waiting_ = false;
+        expired_ = true;
+        error_code ignored;
+        socket_.cancel(ignored);
+      }
+    });
+  }
+
   asio::ip::tcp::socket& socket_;
   asio::steady_timer timer_;
+  clock::time_point due_ = clock::time_point::max();
+  bool waiting_ = false;  // a wait is outstanding (it may be for an earlier time than due_)
   bool expired_ = false;
 };
 

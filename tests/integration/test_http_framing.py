@@ -277,6 +277,29 @@ class FramingTest(TempestCase):
     def test_body_must_arrive_within_header_timeout(self):
         self.assert_408(post([b"Content-Length: 10"], b"abc"))
 
+    def test_keep_alive_outlives_the_header_timeout(self):
+        # The header deadline (1 s here) of a finished request must not close the idle
+        # connection: only --keepalive-timeout (75 s) does (the deadline is re-armed lazily).
+        with HttpConnection(self.front.http_port) as conn:
+            for i in range(2):
+                conn.send(b"GET /ka HTTP/1.1\r\nHost: test\r\n\r\n")
+                FakeWorker(self.redis, QUEUE).take_job().answer([200, {}, f"ka{i}"])
+                resp = conn.read_response()
+                self.assertEqual((resp.status, resp.body), (200, f"ka{i}".encode()))
+                if i == 0:
+                    time.sleep(1.6)
+        self.jobs_before += 2
+
+    def test_idle_keep_alive_connection_closes_after_keepalive_timeout(self):
+        front = self.start_front(self.redis, "--queue", QUEUE, "--keepalive-timeout", "300ms")
+        with HttpConnection(front.http_port) as conn:
+            conn.send(b"GET /idle HTTP/1.1\r\nHost: test\r\n\r\n")
+            FakeWorker(self.redis, QUEUE).take_job().answer([200, {}, "x"])
+            self.assertEqual(conn.read_response().status, 200)
+            start = time.monotonic()
+            self.assertEqual(conn.wait_closed(), b"")
+            self.assert_elapsed_between(start, 0.2, 2.0, "the idle close")
+
     def test_malformed_request_pipelined_behind_a_good_one(self):
         with HttpConnection(self.front.http_port) as conn:
             conn.send(b"GET /good HTTP/1.1\r\nHost: test\r\n\r\n"
