@@ -16,6 +16,10 @@
 //   stop      DEL the processing list (everything in it was handled); the heartbeat thread
 //             then unregisters the id
 #include <array>
+#include <string>
+#include <vector>
+
+#include "core/queue/entry.hpp"
 
 #include "core/answer/client.hpp"
 #include "core/queue/keys.hpp"
@@ -78,15 +82,17 @@ class reliable_source final : public job_source {
     } catch (const std::runtime_error& e) {
       throw source_error(e.what());
     }
-    const std::array<std::string_view, 8> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
-                                               queue_keys::workers, bell_, queue_keys::cancelled};
+    const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
+                                               queue_keys::workers, bell_};
     const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, s_.queue};
     redis_.append(take_, keys, argv);
     redis_.append({"LRANGE", processing_, "1", "-1"});  // the jobs after the header
+    redis_.append({"EXISTS", queue_keys::cancelled});
     redis_.flush();
     settle();  // the LREMs written before
     reply_ptr taken = redis_.read_reply();
     reply_ptr jobs = redis_.read_reply();
+    reply_ptr cancellations = redis_.read_reply();
     if (taken->type == REDIS_REPLY_ERROR) {
       if (!text(taken.get()).starts_with("NOSCRIPT")) throw source_error(std::string(text(taken.get())));
       take_.sha.clear();  // SCRIPT FLUSH: load again
@@ -100,7 +106,50 @@ class reliable_source final : public job_source {
       batch.push_back(job);
     }
     replies_.push_back(std::move(jobs));
+    if (cancellations->type == REDIS_REPLY_INTEGER && cancellations->integer == 1 && !batch.empty())
+      drop_cancelled(batch);
     return true;
+  }
+
+  // Some front has cancelled jobs (clients gone, protocol.md 8.5): the batch's jobs with a field
+  // in tempest:cancelled are dropped unstarted, and their fields deleted. One HMGET, only while
+  // the hash exists; in C++ here rather than in the take script, where each job would have to
+  // be copied into Lua and matched there (several times the cost of the take itself).
+  void drop_cancelled(std::vector<std::string_view>& batch) {
+    std::vector<std::string> fields;
+    std::vector<std::size_t> of_job;  // batch index of each field
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      std::string respond_to;
+      std::int64_t id = 0;
+      if (!queue::parse_job_tail(batch[i], respond_to, id) || respond_to.empty()) continue;
+      fields.push_back(queue_keys::cancel_field(respond_to, std::to_string(id)));
+      of_job.push_back(i);
+    }
+    if (fields.empty()) return;
+    std::vector<std::string_view> hmget{"HMGET", queue_keys::cancelled};
+    for (const auto& f : fields) hmget.push_back(f);
+    reply_ptr found = redis_.command(redis::blocking_client::args(hmget.data(), hmget.size()));
+    if (found->type != REDIS_REPLY_ARRAY || found->elements != fields.size()) return;
+    std::vector<std::string_view> hdel{"HDEL", queue_keys::cancelled};
+    std::vector<bool> drop(batch.size(), false);
+    for (std::size_t k = 0; k < fields.size(); ++k) {
+      if (found->element[k]->type == REDIS_REPLY_NIL) continue;
+      drop[of_job[k]] = true;
+      hdel.push_back(fields[k]);
+    }
+    if (hdel.size() == 2) return;
+    redis_.append(redis::blocking_client::args(hdel.data(), hdel.size()));  // its reply: settle()
+    ++pending_replies_;
+    redis_.flush();
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (drop[i]) continue;
+      batch[kept] = batch[i];
+      entries_[kept] = entries_[i];
+      ++kept;
+    }
+    batch.resize(kept);
+    entries_.resize(kept);
   }
 
   redis::blocking_client& redis_;

@@ -4,6 +4,7 @@ sees request::cancelled() and can stop early (echo_worker's /sleep does); the la
 refused by the front. Real redis-server, real front, real echo_worker, raw sockets."""
 
 import socket
+import threading
 import time
 
 from support.harness import HttpConnection, TempestCase, http_request, LOOPBACK
@@ -52,6 +53,33 @@ class CancelTest(TempestCase):
         # the worker still serves the next request
         resp = http_request(self.front.http_port, "GET", "/after", timeout=10)
         self.assertEqual(resp.status, 200)
+
+    def test_a_cancelled_job_is_dropped_from_a_batch_the_others_run(self):
+        # One batch holds a job whose client left between two that wait: only the two run.
+        results = {}
+        def wait(name):
+            results[name] = http_request(self.front.http_port, "GET", f"/{name}", timeout=15)
+        first = threading.Thread(target=wait, args=("first",))
+        first.start()
+        wait_for(lambda: self.redis_llen() == 1, 3.0, "the first job queued")
+        request_then_leave(self.front.http_port, "/left-early")
+        wait_for(lambda: self.front.counter("cancelled") == 1, 3.0, "the front to cancel the job")
+        last = threading.Thread(target=wait, args=("last",))
+        last.start()
+        wait_for(lambda: self.redis_llen() == 3, 3.0, "three jobs queued")
+        self.start_worker("echo_worker", self.redis, QUEUE, "--batch", "16")
+        first.join(15)
+        last.join(15)
+        self.assertEqual((results["first"].status, results["last"].status), (200, 200))
+        with self.redis.client() as c:
+            wait_for(lambda: c.hlen("tempest:cancelled") == 0, 5.0, "the cancel mark to be consumed")
+        time.sleep(0.3)
+        self.assertEqual(self.front.counter("answers_accepted"), 2)
+        self.assertEqual(self.front.counter("answers_unknown"), 0)  # the left one never ran
+
+    def redis_llen(self):
+        with self.redis.client() as c:
+            return c.llen(QUEUE)
 
     def test_a_running_handler_sees_cancelled_and_stops_early(self):
         self.start_worker("echo_worker", self.redis, QUEUE)

@@ -5,17 +5,17 @@
 --       5 tempest:worker:<id>                       its heartbeat
 --       6 tempest:workers                           the set of live reliable worker ids
 --       7 <queue>:bell                              wake-up tokens
---       8 tempest:cancelled                         jobs nobody waits for (field <respond_to>/<id>)
 -- ARGV  1 batch (most jobs to take)  2 heartbeat ttl in ms  3 worker id  4 queue name
 --
 -- Replaces the processing list (the caller has handled the previous batch: this completes it)
 -- with up to `batch` jobs from the head of the highest non-empty list, as
 --   "\0<queue>\n<priority>"  job  job ...
 -- a header, then the jobs exactly as they were queued (copied by Redis itself: SORT ... STORE,
--- then LTRIM; no job passes through Lua, which costs several times more). Jobs with a field in
--- KEYS[8] are dropped (the field deleted). Registers the worker when its heartbeat key is
--- missing (the heartbeat thread refreshes it otherwise), and returns how many jobs it took (0:
--- every list was empty). The caller reads them with LRANGE <processing> 1 -1, sent right behind.
+-- then LTRIM; no job passes through Lua, which costs several times more). Registers the worker
+-- when its heartbeat key is missing (the heartbeat thread refreshes it otherwise), and returns
+-- how many jobs it took (0: every list was empty). The caller reads them with LRANGE
+-- <processing> 1 -1, sent right behind, and drops the ones the front cancelled itself
+-- (EXISTS tempest:cancelled, sent behind that, then HMGET: protocol.md 8.5).
 -- The bell (one token per push from the front, so that a burst wakes one lane, not one per job):
 -- a take that leaves the lists empty empties it too (no lane wakes for nothing); one that leaves
 -- jobs behind leaves a token on it, so that the next idle lane wakes and takes the rest.
@@ -26,7 +26,7 @@ if redis.call('EXISTS', KEYS[5]) == 0 then
 end
 if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then
   redis.call('DEL', KEYS[4], KEYS[7])
-  return 0
+  return 0  -- unreachable: a list that exists is not empty
 end
 -- the bell after a take: empty when the lists are, else at least one token
 local function ring()
@@ -42,24 +42,9 @@ for i = 1, 3 do
   local n = redis.call('SORT', KEYS[i], 'BY', 'nosort', 'LIMIT', '0', ARGV[1], 'STORE', KEYS[4])
   if n > 0 then
     redis.call('LTRIM', KEYS[i], ARGV[1], '-1')
-    -- jobs the front cancelled (client gone) are dropped here, unstarted; the per-job check
-    -- only runs while some cancellation is pending
-    if redis.call('EXISTS', KEYS[8]) == 1 then
-      for _, job in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
-        local to, id = string.match(job, ',"([^"]*)",(%d+)%]$')
-        if to and redis.call('HDEL', KEYS[8], to .. '/' .. id) == 1 then
-          redis.call('LREM', KEYS[4], 1, job)
-          n = n - 1
-        end
-      end
-    end
-    if n > 0 then
-      redis.call('LPUSH', KEYS[4], '\0' .. ARGV[4] .. '\n' .. names[i])
-      ring()
-      return n
-    end
+    redis.call('LPUSH', KEYS[4], '\0' .. ARGV[4] .. '\n' .. names[i])
+    ring()
+    return n
   end
 end
-redis.call('DEL', KEYS[4])  -- every job taken was cancelled
-ring()
-return 0
+return 0  -- unreachable: a list that exists is not empty
