@@ -16,6 +16,7 @@
 //   stop      DEL the processing list (everything in it was handled); the heartbeat thread
 //             then unregisters the id
 #include <array>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,13 @@ class reliable_source final : public job_source {
     // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
     auto woke = watch_.wait(redis_);
     if (s_.stopping() || !take_once(batch)) return;
-    if (woke == queue_watch::woke::timeout && !batch.empty()) watch_.enable_watch();  // no token, yet jobs
+    // No token, yet jobs: a front that rings no bell. Not in the lane's first seconds: a Tempest
+    // front notices a new reliable worker within a second (job_dispatch's SCARD check) and
+    // pushes no token before that, so a lane that joins a queue served by plain workers only
+    // until then would take the front for a bell-less one, and watch the list for good.
+    if (woke == queue_watch::woke::timeout && !batch.empty() &&
+        std::chrono::steady_clock::now() - started_ > bell_grace)
+      watch_.enable_watch();
   }
 
   void handled(std::size_t i, answers::pool& answers) override {
@@ -152,7 +159,11 @@ class reliable_source final : public job_source {
     entries_.resize(kept);
   }
 
+  // Longer than the front's once-a-second check of tempest:workers.
+  static constexpr std::chrono::seconds bell_grace{3};
+
   redis::blocking_client& redis_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const source_settings s_;
   const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
   const std::string batch_text_;            // --batch as the take's count

@@ -232,6 +232,20 @@ class WorkerDeath(ReliableCase):
         self.assertEqual(self.r.keys("tempest:processing:*"), [])
 
 
+class NewWorkerOnAPlainQueue(ReliableCase):
+    def test_a_worker_joining_before_the_front_rings_for_it_does_not_watch_the_list(self):
+        # A Tempest front rings no bell while tempest:workers is empty (plain workers only) and
+        # checks once a second: the first jobs a new reliable lane finds came without a token.
+        # That must not make it take the front for a bell-less one (protocol.md 9.2).
+        w = self.worker("--batch", "1", "--log-level", "info")
+        for i in range(5):
+            self.r.rpush("tempest", make_job(self.fake.address, 200 + i))
+            time.sleep(0.3)
+        wait_until(lambda: len(self.fake.ids()) == 5, 10, message="the five answers")
+        time.sleep(0.5)
+        self.assertNotIn("watching the list itself", w.log())
+
+
 class FrontWithoutBell(ReliableCase):
     """The 2012 front RPUSHes <queue> and rings no bell (<queue>:bell). A reliable worker used
     to find such jobs only when its BLPOP on the bell timed out: up to 1 s a job."""
@@ -245,9 +259,15 @@ class FrontWithoutBell(ReliableCase):
                        message=f"the answer to job {job_id}")
         return time.monotonic() - start
 
-    def test_reliable_worker_takes_jobs_pushed_without_a_bell_at_once(self):
+    def learn(self):
+        """Lets a new worker learn that this front rings no bell: past its first 3 s (while a
+        Tempest front may not ring for it yet), a job found after a 1 s poll."""
         self.worker("--batch", "1")
-        self.answered_in_turn([1])  # how the worker learns: this one may wait for the 1 s poll
+        time.sleep(3.2)
+        self.answered_in_turn([1])  # this one may wait for the 1 s poll
+
+    def test_reliable_worker_takes_jobs_pushed_without_a_bell_at_once(self):
+        self.learn()
         elapsed = self.answered_in_turn(range(2, 22))
         # Before: ~1 s each (20 s). Now a few ms each; the bound leaves room for a loaded machine.
         self.assertLess(elapsed, 4.0, f"20 bell-less jobs one after the other took {elapsed:.1f}s")
@@ -257,8 +277,7 @@ class FrontWithoutBell(ReliableCase):
 
     def test_jobs_with_a_bell_still_wake_one_worker_and_keep_priorities(self):
         # A watching lane still takes the highest priority first (the take script decides).
-        self.worker("--batch", "1")
-        self.answered_in_turn([1])
+        self.learn()
         with self.r.pipeline(transaction=True) as p:
             p.rpush("tempest", make_job(self.fake.address, 100))
             p.rpush("tempest:high", make_job(self.fake.address, 10))
