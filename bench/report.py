@@ -12,7 +12,7 @@ MANIFEST is a tab-separated file written by bench/run.  Lines are one of
     sse<TAB>subscribers<TAB>sse_load_json_file      (one JSON object, see bench/sse_load.cpp)
     sse_skip<TAB>subscribers<TAB>why
     meta<TAB>key<TAB>value
-(meta keys: duration, warmup, wrk_threads, nproc, clk_tck, idle_conns, idle_rss_before_kb,
+(meta keys: duration, warmup, repeat, wrk_threads, nproc, clk_tck, idle_conns, idle_rss_before_kb,
 idle_rss_with_kb, idle_still_open, sse_messages, sse_rate, sse_problem, failure, ...).
 
 Prints the table and the PASS/FAIL lines on stdout and writes the JSON.
@@ -117,7 +117,7 @@ def _git_commit(repo_dir):
 
 
 def _print_wrk_table(runs, meta):
-    header = ("target", "conns", "req/s", "p50", "p99", "errors", "vs nginx")
+    header = ("target", "conns", "req/s", "p50", "p99", "errors", "vs nginx", "runs (req/s)")
     rows, notes = [], []
     for r in runs:
         if r["ok"]:
@@ -136,17 +136,18 @@ def _print_wrk_table(runs, meta):
             _fmt_ms(r["p99_ms"]),
             err,
             "%.2f" % r["ratio_vs_nginx"] if r["ratio_vs_nginx"] is not None else "-",
+            " ".join("%.0f" % v if v is not None else "-" for v in r.get("rps_all", [])),
         ))
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h)
               for i, h in enumerate(header)]
     def fmt(cols):  # text columns left-aligned, numbers right-aligned
         out = []
         for i, c in enumerate(cols):
-            out.append(c.ljust(widths[i]) if i in (0, 5) else c.rjust(widths[i]))
+            out.append(c.ljust(widths[i]) if i in (0, 5, 7) else c.rjust(widths[i]))
         return "  ".join(out).rstrip()
     print()
-    print("wrk -t%s, %s per run (after %s warm-up), %s CPUs"
-          % (meta.get("wrk_threads", "?"), meta.get("duration", "?"),
+    print("wrk -t%s, %s x %s per target (after %s warm-up; the median run shown), %s CPUs"
+          % (meta.get("wrk_threads", "?"), meta.get("repeat", "1"), meta.get("duration", "?"),
              meta.get("warmup", "?"), meta.get("nproc", "?")))
     print(fmt(header))
     print(fmt(tuple("-" * w for w in widths)))
@@ -154,6 +155,28 @@ def _print_wrk_table(runs, meta):
         print(fmt(row))
     for i, note in enumerate(notes, 1):
         print("[%d] %s" % (i, note))
+
+
+def _median_runs(runs):
+    """One row per (target, conns): the median run by req/s (BENCH_REPEAT runs each), with every
+    run's req/s in rps_all and the requests of all of them (for CPU per request)."""
+    groups, order = {}, []
+    for r in runs:
+        key = (r["target"], r["conns"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(r)
+    out = []
+    for key in order:
+        group = groups[key]
+        ok = sorted((r for r in group if r["ok"]), key=lambda r: r["rps"])
+        row = dict(ok[(len(ok) - 1) // 2] if ok else group[0])
+        row["rps_all"] = [r["rps"] for r in group]
+        row["requests_all"] = sum(r["requests"] or 0 for r in group)
+        row["error_total"] = max(r["error_total"] for r in group)  # the worst run's errors count
+        out.append(row)
+    return out
 
 
 def _print_cpu_table(runs, tck):
@@ -264,6 +287,7 @@ def main():
             elif parts[0] == "meta" and len(parts) == 3:
                 meta[parts[1]] = parts[2]
 
+    runs = _median_runs(runs)
     nginx_rps = {r["conns"]: r["rps"] for r in runs if r["target"] == "nginx" and r["rps"]}
     for r in runs:
         base = nginx_rps.get(r["conns"])
@@ -272,8 +296,9 @@ def main():
     tck = int(meta.get("clk_tck", "100") or 100)
     for r in runs:  # CPU microseconds per request, by process name (summed over same-named ones)
         ticks = cpu.get((r["target"], r["conns"]))
-        r["cpu_us_per_request"] = ({name: round(t * 1e6 / tck / r["requests"], 2) for name, t in ticks.items()}
-                                   if ticks and r.get("requests") else None)
+        total = r.get("requests_all") or r.get("requests")
+        r["cpu_us_per_request"] = ({name: round(t * 1e6 / tck / total, 2) for name, t in ticks.items()}
+                                   if ticks and total else None)
 
     # ---- table -----------------------------------------------------------
     if runs:
@@ -385,13 +410,13 @@ def main():
         "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "git_commit": _git_commit(repo_dir),
-        "settings": {k: meta[k] for k in ("duration", "warmup", "wrk_threads", "nproc",
+        "settings": {k: meta[k] for k in ("duration", "warmup", "repeat", "wrk_threads", "nproc",
                                           "nginx_version", "build_dir", "sse_messages",
                                           "sse_rate") if k in meta},
         "results": [
             {k: r[k] for k in ("target", "label", "conns", "ok", "rps", "requests",
                                "p50_ms", "p75_ms", "p90_ms", "p99_ms", "errors",
-                               "error_total", "ratio_vs_nginx", "cpu_us_per_request", "problem")}
+                               "error_total", "ratio_vs_nginx", "cpu_us_per_request", "rps_all", "problem")}
             for r in runs
         ],
         "idle_connections": idle,
