@@ -6,7 +6,7 @@
 //
 //   auto src = make_reliable_source(redis, settings, id);
 //   src->next(batch);            // up to --batch jobs, waits ~1 s when there are none
-//   src->handled(i, answers);    // job i of a long batch is answered
+//   src->handled(job, answers);  // a job of a long batch (a view from next()) is answered
 //   src->settle();               // before any other command on the lane's connection
 //   src->lost();                 // the lane lost Redis (it reconnects)
 //   src->stop();                 // at a stop, after the last answers
@@ -51,8 +51,9 @@ class job_source {
   // 1 s when there are none (batch then empty). When it throws, batch holds only jobs taken
   // for good (a plain pop lost halfway): the lane handles them.
   virtual void next(std::vector<std::string_view>& batch) = 0;
-  // Job i of the batch is handled and the batch has run over the answer flush delay.
-  virtual void handled(std::size_t i, answers::pool& answers) {}
+  // A job of the batch (one of next()'s views) is handled and the batch has run over the
+  // answer flush delay.
+  virtual void handled(std::string_view job, answers::pool& answers) {}
   // Reads the replies of commands written without waiting, so the connection is free.
   virtual void settle() {}
   // Redis was lost: what was written on the connection is gone.

@@ -86,7 +86,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
       for (std::size_t i = 0; i < batch_.size(); ++i) {
         handle(batch_[i]);
         if (i + 1 < batch_.size() && clock_type::now() - batch_started_ > answer_flush_delay)
-          on_redis([&] { source_->handled(i, answers_); });  // a long batch: done with job i
+          on_redis([&] { source_->handled(batch_[i], answers_); });  // a long batch: done with job i
       }
       answers_.collect(false);
     }

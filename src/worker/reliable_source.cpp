@@ -15,6 +15,7 @@
 //             next take's DEL, in the same round trip
 //   stop      DEL the processing list (everything in it was handled); the heartbeat thread
 //             then unregisters the id
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
@@ -43,7 +44,6 @@ class reliable_source final : public job_source {
 
   void next(std::vector<std::string_view>& batch) override {
     batch.clear();
-    entries_.clear();
     replies_.clear();
     if (!take_once(batch) || !batch.empty() || s_.stopping()) return;
     // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
@@ -58,10 +58,10 @@ class reliable_source final : public job_source {
       watch_.enable_watch();
   }
 
-  void handled(std::size_t i, answers::pool& answers) override {
+  void handled(std::string_view job, answers::pool& answers) override {
     if (!redis_.connected()) return;  // lost during the batch: the next take's DEL completes it
     answers.flush_out();              // the answer is out before the job leaves processing
-    redis_.append({"LREM", processing_, "1", entries_[i]});
+    redis_.append({"LREM", processing_, "1", job});
     ++pending_replies_;
     redis_.flush();
   }
@@ -107,11 +107,7 @@ class reliable_source final : public job_source {
     }
     if (taken->type != REDIS_REPLY_INTEGER || jobs->type != REDIS_REPLY_ARRAY)
       throw source_error("unexpected reply to the take script");
-    for (std::size_t i = 0; i < jobs->elements; ++i) {
-      std::string_view job = text(jobs->element[i]);
-      entries_.push_back(job);
-      batch.push_back(job);
-    }
+    for (std::size_t i = 0; i < jobs->elements; ++i) batch.push_back(text(jobs->element[i]));
     replies_.push_back(std::move(jobs));
     if (cancellations->type == REDIS_REPLY_INTEGER && cancellations->integer == 1 && !batch.empty())
       drop_cancelled(batch);
@@ -123,40 +119,32 @@ class reliable_source final : public job_source {
   // the hash exists; in C++ here rather than in the take script, where each job would have to
   // be copied into Lua and matched there (several times the cost of the take itself).
   void drop_cancelled(std::vector<std::string_view>& batch) {
-    std::vector<std::string> fields;
-    std::vector<std::size_t> of_job;  // batch index of each field
-    for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::vector<std::pair<std::string, const char*>> marks;  // a job's field, the job
+    for (auto job : batch) {
       std::string respond_to;
       std::int64_t id = 0;
-      if (!queue::parse_job_tail(batch[i], respond_to, id) || respond_to.empty()) continue;
-      fields.push_back(queue_keys::cancel_field(respond_to, std::to_string(id)));
-      of_job.push_back(i);
+      if (queue::parse_job_tail(job, respond_to, id) && !respond_to.empty())
+        marks.emplace_back(queue_keys::cancel_field(respond_to, std::to_string(id)), job.data());
     }
-    if (fields.empty()) return;
+    if (marks.empty()) return;
     std::vector<std::string_view> hmget{"HMGET", queue_keys::cancelled};
-    for (const auto& f : fields) hmget.push_back(f);
+    for (const auto& m : marks) hmget.push_back(m.first);
     reply_ptr found = redis_.command(redis::blocking_client::args(hmget.data(), hmget.size()));
-    if (found->type != REDIS_REPLY_ARRAY || found->elements != fields.size()) return;
+    if (found->type != REDIS_REPLY_ARRAY || found->elements != marks.size()) return;
     std::vector<std::string_view> hdel{"HDEL", queue_keys::cancelled};
-    std::vector<bool> drop(batch.size(), false);
-    for (std::size_t k = 0; k < fields.size(); ++k) {
+    std::vector<const char*> dropped;
+    for (std::size_t k = 0; k < marks.size(); ++k) {
       if (found->element[k]->type == REDIS_REPLY_NIL) continue;
-      drop[of_job[k]] = true;
-      hdel.push_back(fields[k]);
+      hdel.push_back(marks[k].first);
+      dropped.push_back(marks[k].second);
     }
-    if (hdel.size() == 2) return;
+    if (dropped.empty()) return;
     redis_.append(redis::blocking_client::args(hdel.data(), hdel.size()));  // its reply: settle()
     ++pending_replies_;
     redis_.flush();
-    std::size_t kept = 0;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (drop[i]) continue;
-      batch[kept] = batch[i];
-      entries_[kept] = entries_[i];
-      ++kept;
-    }
-    batch.resize(kept);
-    entries_.resize(kept);
+    std::erase_if(batch, [&](std::string_view job) {
+      return std::find(dropped.begin(), dropped.end(), job.data()) != dropped.end();
+    });
   }
 
   // Longer than the front's once-a-second check of tempest:workers.
@@ -175,7 +163,6 @@ class reliable_source final : public job_source {
   redis::script take_;                      // take.lua (its sha once loaded)
   queue_watch watch_;                       // the wait when no job is there
   int pending_replies_ = 0;                 // LREMs written, replies not read yet
-  std::vector<std::string_view> entries_;   // each job of the batch, as in the processing list
   std::vector<reply_ptr> replies_;          // the replies that hold the current batch
 };
 
