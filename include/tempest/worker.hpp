@@ -12,7 +12,7 @@
 //   }
 //
 // API summary
-//   worker_options            --redis --queue --concurrency --batch --log-level --answer-password
+//   worker_options            --redis --queue --concurrency --batch --batch-time --log-level --answer-password
 //                             --answer-allow --mode reliable|plain (--plain) --heartbeat-ttl
 //                             --max-attempts
 //                             (and --config FILE.toml with the same keys)
@@ -101,7 +101,11 @@ struct worker_options {
   std::string redis;
   std::string queue;  // the Redis list the front pushes jobs on; set by the constructor ("tempest")
   int concurrency = 1;            // worker threads, each with its own connections
-  int batch = 16;                 // most jobs taken per round trip to Redis
+  // Jobs taken per round trip to Redis: at most batch, and about as many as the lane handles
+  // in batch_time by its measured time per job (a slow handler takes one at a time, so jobs
+  // do not wait behind it while another worker is idle; src/worker/batch_size.hpp).
+  int batch = 128;
+  std::chrono::milliseconds batch_time{1};
   std::string log_level;          // trace, debug, info, warn, error, off; set by the constructor ("info")
   // Sent with AUTH to every answer endpoint when not empty. Default: $TEMPEST_ANSWER_PASSWORD.
   std::string answer_password;

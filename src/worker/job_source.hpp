@@ -5,7 +5,7 @@
 //                     the processing list (reliable_source.cpp)
 //
 //   auto src = make_reliable_source(redis, settings, id);
-//   src->next(batch);            // up to --batch jobs, waits ~1 s when there are none
+//   src->next(batch, count);     // up to count jobs, waits ~1 s when there are none
 //   src->handled(job, answers);  // a job of a long batch (a view from next()) is answered
 //   src->settle();               // before any other command on the lane's connection
 //   src->lost();                 // the lane lost Redis (it reconnects)
@@ -38,7 +38,6 @@ struct source_error : std::runtime_error {
 
 struct source_settings {
   std::string queue;                      // --queue
-  int batch = 1;                          // --batch
   std::chrono::milliseconds heartbeat_ttl{};  // reliable: --heartbeat-ttl
   int lane = 0;                           // "w<lane>" in logs
   std::function<bool()> stopping;         // the worker's stop
@@ -47,10 +46,10 @@ struct source_settings {
 class job_source {
  public:
   virtual ~job_source() = default;
-  // Replaces batch with up to --batch jobs (views valid until the next call), waiting about
-  // 1 s when there are none (batch then empty). When it throws, batch holds only jobs taken
+  // Replaces batch with up to count (>= 1) jobs (views valid until the next call), waiting
+  // about 1 s when there are none (batch then empty). When it throws, batch holds only jobs taken
   // for good (a plain pop lost halfway): the lane handles them.
-  virtual void next(std::vector<std::string_view>& batch) = 0;
+  virtual void next(std::vector<std::string_view>& batch, int count) = 0;
   // A job of the batch (one of next()'s views) is handled and the batch has run over the
   // answer flush delay.
   virtual void handled(std::string_view job, answers::pool& answers) {}

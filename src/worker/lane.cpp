@@ -3,7 +3,8 @@
 // a job source chosen once by the mode (job_source.hpp: plain_source.cpp, reliable_source.cpp)
 // and a pool of connections to the fronts' answer endpoints (core/answer/client.hpp), and loops:
 //
-//   next     source->next(batch): up to --batch jobs, waiting ~1 s when there are none
+//   next     source->next(batch, count): up to count jobs, waiting ~1 s when there are none;
+//            count is sized from the lane's time per job (batch_size.hpp: --batch, --batch-time)
 //   handle   for each job: parse it (Boost.JSON, into a per-job arena on a reused buffer),
 //            drop it unhandled when its respond_to is neither announced in tempest:fronts nor
 //            in --answer-allow (core/answer/targets.hpp; counted, logged at most every 10 s),
@@ -35,6 +36,7 @@
 #include "core/log.hpp"
 #include "core/queue/keys.hpp"
 #include "core/redis/blocking_client.hpp"
+#include "worker/batch_size.hpp"
 #include "worker/job_codec.hpp"
 #include "worker/job_source.hpp"
 
@@ -70,7 +72,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   worker_lane(worker& w, int index, redis_endpoint ep, std::string id)
       : w_(w), index_(index), ep_(std::move(ep)), redis_(ep_, {connect_timeout, redis_io_timeout}),
         source_(make_source(std::move(id))),
-        targets_(w.options_.answer_allow),
+        batch_size_(w.options_.batch, w.options_.batch_time), targets_(w.options_.answer_allow),
         answers_(w.options_.answer_password, index,
                  {w.options_.answer_connect_timeout, w.options_.answer_timeout, w.options_.answer_reply_wait,
                   w.options_.answer_buffer},
@@ -88,6 +90,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
         if (i + 1 < batch_.size() && clock_type::now() - batch_started_ > answer_flush_delay)
           on_redis([&] { source_->handled(batch_[i], answers_); });  // a long batch: done with job i
       }
+      batch_size_.record(static_cast<int>(batch_.size()), clock_type::now() - batch_started_);
       answers_.collect(false);
     }
     answers_.collect(true);  // at a stop: until answered, or down
@@ -169,7 +172,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   // refused the take (logged). A pop that Redis lost halfway leaves the jobs it took: handled.
   bool take_batch() {
     try {
-      source_->next(batch_);
+      source_->next(batch_, batch_size_.next());
     } catch (const redis::io_error& e) {
       redis_lost(e);
       return !batch_.empty();
@@ -187,7 +190,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   }
 
   std::unique_ptr<job_source> make_source(std::string id) {
-    source_settings s{w_.options_.queue, w_.options_.batch, w_.options_.heartbeat_ttl, index_,
+    source_settings s{w_.options_.queue, w_.options_.heartbeat_ttl, index_,
                       [this] { return w_.stopping(); }};
     if (id.empty()) return make_plain_source(redis_, std::move(s));
     return make_reliable_source(redis_, std::move(s), std::move(id));
@@ -332,6 +335,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
   bool pop_error_logged_ = false;
   std::vector<std::string_view> batch_;  // the current batch (views into the source's replies)
   clock_type::time_point batch_started_{};  // when the current batch was taken
+  batch_size batch_size_;            // how many jobs the next take asks for
   std::vector<std::string> unknown_actions_;  // warned about once each
   answers::targets targets_;         // which respond_to this lane answers
   answers::pool answers_;            // one answer connection per front (--answer-connect-timeout ...)

@@ -1,8 +1,8 @@
 // plain_source: a lane's jobs in plain mode (--mode plain; at-most-once; see job_source.hpp).
 //
-//   BLMPOP 1 3 <queue>:high <queue> <queue>:low LEFT COUNT <batch>   (blocks up to 1 s, so a
+//   BLMPOP 1 3 <queue>:high <queue> <queue>:low LEFT COUNT <count>   (blocks up to 1 s, so a
 //   stop is noticed; BLMPOP checks its keys in order). On a Redis without BLMPOP (before 7.0):
-//   BLPOP over the three, then LPOP <list> <batch - 1> (6.2+; else one job per pop).
+//   BLPOP over the three, then LPOP <list> <count - 1> (6.2+; else one job per pop).
 #include <array>
 
 #include "core/log.hpp"
@@ -24,13 +24,14 @@ spdlog::logger& logger() {
 class plain_source final : public job_source {
  public:
   plain_source(redis::blocking_client& redis, source_settings s)
-      : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)), batch_text_(std::to_string(s_.batch)) {}
+      : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)) {}
 
-  void next(std::vector<std::string_view>& batch) override {
+  void next(std::vector<std::string_view>& batch, int count) override {
     batch.clear();
     replies_.clear();
+    const std::string count_text = std::to_string(count);
     reply_ptr r = use_blmpop_ ? redis_.command({"BLMPOP", pop_timeout, "3", lists_[0], lists_[1], lists_[2], "LEFT",
-                                                "COUNT", batch_text_})
+                                                "COUNT", count_text})
                               : redis_.command({"BLPOP", lists_[0], lists_[1], lists_[2], pop_timeout});
     if (r->type == REDIS_REPLY_ERROR) {
       if (use_blmpop_ && text(r.get()).starts_with("ERR unknown command")) {
@@ -52,13 +53,13 @@ class plain_source final : public job_source {
     }
     std::string from = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? std::string(text(r->element[0])) : "";
     replies_.push_back(std::move(r));
-    if (!use_blmpop_ && !batch.empty() && s_.batch > 1 && use_lpop_count_) pop_more(from, batch);
+    if (!use_blmpop_ && !batch.empty() && count > 1 && use_lpop_count_) pop_more(from, count - 1, batch);
   }
 
  private:
-  // After BLPOP: LPOP <queue> <batch - 1> (Redis 6.2+) takes the rest of a batch.
-  void pop_more(const std::string& queue, std::vector<std::string_view>& batch) {
-    reply_ptr r = redis_.command({"LPOP", queue, std::to_string(s_.batch - 1)});
+  // After BLPOP: LPOP <queue> <more> (Redis 6.2+) takes the rest of a batch.
+  void pop_more(const std::string& queue, int more, std::vector<std::string_view>& batch) {
+    reply_ptr r = redis_.command({"LPOP", queue, std::to_string(more)});
     if (r->type == REDIS_REPLY_ERROR) {
       logger().debug("[w{}] LPOP with a count failed ({}): one job per pop", s_.lane, text(r.get()));
       use_lpop_count_ = false;
@@ -73,7 +74,6 @@ class plain_source final : public job_source {
   redis::blocking_client& redis_;
   const source_settings s_;
   const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
-  const std::string batch_text_;            // --batch as the COUNT argument
   bool use_blmpop_ = true;                  // false on a Redis before 7.0
   bool use_lpop_count_ = true;              // false on a Redis before 6.2
   std::vector<reply_ptr> replies_;          // the replies that hold the current batch

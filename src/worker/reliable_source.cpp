@@ -3,7 +3,7 @@
 // keeps the lane's id alive is heartbeat.cpp, the reaper src/core/queue/reaper.cpp.
 //
 //   take      EVALSHA take.lua replaces tempest:processing:<host:pid:lane> (the previous
-//             batch, all handled) with a header and up to --batch jobs from the highest
+//             batch, all handled) with a header and up to <count> jobs (the lane's batch size) from the highest
 //             non-empty of <queue>:high, <queue>, <queue>:low, and LRANGE <processing> 1 -1,
 //             written behind it in the same round trip, reads the jobs (so no job is copied
 //             through Lua: scripts/take.lua); nothing taken -> wait (BLPOP <queue>:bell tempest:wake:<id> 1, while a
@@ -37,14 +37,15 @@ using redis::text;
 class reliable_source final : public job_source {
  public:
   reliable_source(redis::blocking_client& redis, source_settings s, std::string id)
-      : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)), batch_text_(std::to_string(s_.batch)),
+      : redis_(redis), s_(std::move(s)), lists_(queue_keys::lists(s_.queue)),
         id_(std::move(id)), processing_(queue_keys::processing(id_)), heartbeat_key_(queue_keys::heartbeat(id_)),
         bell_(queue_keys::bell(s_.queue)), ttl_text_(std::to_string(s_.heartbeat_ttl.count())),
         take_(queue::scripts::take()), watch_(redis_.endpoint(), s_.queue, bell_, queue_keys::wake(id_), s_.lane) {}
 
-  void next(std::vector<std::string_view>& batch) override {
+  void next(std::vector<std::string_view>& batch, int count) override {
     batch.clear();
     replies_.clear();
+    count_text_ = std::to_string(count);
     if (!take_once(batch) || !batch.empty() || s_.stopping()) return;
     // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
     auto woke = watch_.wait(redis_);
@@ -91,7 +92,7 @@ class reliable_source final : public job_source {
     }
     const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
                                                queue_keys::workers, bell_};
-    const std::array<std::string_view, 4> argv{batch_text_, ttl_text_, id_, s_.queue};
+    const std::array<std::string_view, 4> argv{count_text_, ttl_text_, id_, s_.queue};
     redis_.append(take_, keys, argv);
     redis_.append({"LRANGE", processing_, "1", "-1"});  // the jobs after the header
     redis_.append({"EXISTS", queue_keys::cancelled});
@@ -154,12 +155,12 @@ class reliable_source final : public job_source {
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const source_settings s_;
   const std::array<std::string, 3> lists_;  // <queue>:high, <queue>, <queue>:low
-  const std::string batch_text_;            // --batch as the take's count
   const std::string id_;                    // host:pid:lane
   const std::string processing_;            // tempest:processing:<id>
   const std::string heartbeat_key_;         // tempest:worker:<id>
   const std::string bell_;                  // <queue>:bell
   const std::string ttl_text_;              // --heartbeat-ttl in ms
+  std::string count_text_;                  // the current take's count
   redis::script take_;                      // take.lua (its sha once loaded)
   queue_watch watch_;                       // the wait when no job is there
   int pending_replies_ = 0;                 // LREMs written, replies not read yet

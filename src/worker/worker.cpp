@@ -111,8 +111,8 @@ int worker::run() {
     std::string host = host_name();
     for (int i = 0; i < options_.concurrency; ++i) ids.push_back(queue::make_worker_id(host, getpid(), i));
   }
-  logger().info("taking jobs from '{}' at {} (concurrency {}, batch {}, {})", options_.queue, ep.to_string(),
-                options_.concurrency, options_.batch,
+  logger().info("taking jobs from '{}' at {} (concurrency {}, batch up to {} per {} ms of work, {})", options_.queue,
+                ep.to_string(), options_.concurrency, options_.batch, options_.batch_time.count(),
                 reliable ? fmt::format("reliable: ids {}:0.., heartbeat {} ms, {} attempts", ids[0].substr(0, ids[0].rfind(':')),
                                        options_.heartbeat_ttl.count(), options_.max_attempts)
                          : std::string("plain"));

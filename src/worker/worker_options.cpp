@@ -1,5 +1,5 @@
 // tempest::worker_options: the standard flags of every worker program, as one settings table
-// (core/config.hpp): --redis --queue --concurrency --batch --log-level --answer-password
+// (core/config.hpp): --redis --queue --concurrency --batch --batch-time --log-level --answer-password
 // --answer-allow --answer-connect-timeout --answer-timeout --answer-reply-wait --answer-buffer --mode
 // --plain (a flag for mode = plain) --heartbeat-ttl --max-attempts, and --config FILE.toml with the
 // same keys (docs/worker.example.toml, from --print-example-config). Precedence: default <
@@ -64,6 +64,10 @@ void add_settings(settings_table& t, worker_options& o) {
          [&o](const std::string& v) { o.concurrency = static_cast<int>(parse_int(v)); }, "1", "1024"});
   t.add({"batch", "INT", std::to_string(d.batch), "most jobs taken from the queue per round trip",
          [&o](const std::string& v) { o.batch = static_cast<int>(parse_int(v)); }, "1", "10000"});
+  t.add({"batch-time", "DURATION", format_duration(d.batch_time),
+         "each take holds about this much work, from the lane's measured time per job (at most --batch; "
+         "a slow handler takes one job at a time)",
+         [&o](const std::string& v) { o.batch_time = parse_duration(v); }, "0ms", "10s"});
   t.add(log_level_setting(o.log_level));
   t.add({"answer-password", "TEXT", "",
          "password sent with AUTH to the fronts' answer endpoints [default: $TEMPEST_ANSWER_PASSWORD]",

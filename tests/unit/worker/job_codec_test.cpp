@@ -298,18 +298,20 @@ TEST_F(WorkerOptions, Defaults) {
   EXPECT_EQ(o.redis, "redis://127.0.0.1:6379/0");
   EXPECT_EQ(o.queue, "tempest");
   EXPECT_EQ(o.concurrency, 1);
-  EXPECT_EQ(o.batch, 16);
+  EXPECT_EQ(o.batch, 128);
+  EXPECT_EQ(o.batch_time, std::chrono::milliseconds(1));
   EXPECT_EQ(o.log_level, "info");
   EXPECT_EQ(o.answer_password, "");
 }
 
 TEST_F(WorkerOptions, Flags) {
   auto o = parse({"--redis", "unix:/tmp/r.sock?db=2", "--queue", "q", "--concurrency", "4", "--batch", "64",
-                  "--log-level", "debug", "--answer-password", "pw"});
+                  "--batch-time", "5ms", "--log-level", "debug", "--answer-password", "pw"});
   EXPECT_EQ(o.redis, "unix:/tmp/r.sock?db=2");
   EXPECT_EQ(o.queue, "q");
   EXPECT_EQ(o.concurrency, 4);
   EXPECT_EQ(o.batch, 64);
+  EXPECT_EQ(o.batch_time, std::chrono::milliseconds(5));
   EXPECT_EQ(o.log_level, "debug");
   EXPECT_EQ(o.answer_password, "pw");
 }
