@@ -35,9 +35,13 @@ class NullSocket extends Writable {
   constructor(remoteAddr) {
     super({ write: (chunk, encoding, cb) => cb() });
     [this.remoteAddress, this.remotePort, this.remoteFamily] = splitRemote(remoteAddr || '');
-    this.readable = false;   // the request body is already in the IncomingMessage
+    // "Open" as far as on-finished (body parsers, finalhandler) can tell, or they take the
+    // request as already read; the body itself is already in the IncomingMessage.
+    this.readable = true;
     this.encrypted = undefined;
   }
+  resume() { return this; }
+  pause() { return this; }
   setTimeout() { return this; }
   setNoDelay() { return this; }
   setKeepAlive() { return this; }

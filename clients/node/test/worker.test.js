@@ -4,13 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'tempest-worker';
-import { eventStream, fakeAnswerEndpoint, request, sleep, startStack, waitFor } from './support.js';
+import { eventStream, fakeAnswerEndpoint, request, sleep, startStack, waitFor } from '../testing/support.js';
 
 let stack;
-before(async () => {
-  stack = await startStack(['--priority-routes', '/hi=high,/lo=low', '--timeout', '5s']);
-});
-after(() => stack.stop());
 
 // A started worker on the stack's Redis; stopped after fn.
 async function withWorker(options, setup, fn) {
@@ -25,6 +21,11 @@ async function withWorker(options, setup, fn) {
 }
 
 describe('worker', () => {
+  before(async () => {
+    stack = await startStack(['--priority-routes', '/hi=high,/lo=low', '--timeout', '5s']);
+  });
+  after(() => stack?.stop());
+
   it('answers Hello world! (reliable mode, registered while running, gone after)', async () => {
     await withWorker({}, (w) => w.on('url', () => 'Hello world!'), async (w) => {
       const r = await request(stack.front.http, '/');

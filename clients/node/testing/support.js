@@ -1,3 +1,4 @@
+// Shared by the tests in ../test/ (kept out of test/: node --test runs every .js file there).
 // Test fixtures: a real redis-server on a free loopback port, a real `tempest front` from
 // $TEMPEST_BUILD_DIR (default <repo>/build), HTTP and SSE clients, bounded polls. Every
 // process started here is killed when the test file ends (after()) or the process exits.
@@ -111,7 +112,13 @@ export async function startFront(redisUrl, args = []) {
 // redis-server and a front; stop() kills both.
 export async function startStack(frontArgs = []) {
   const redis = await startRedis();
-  const front = await startFront(redis.url, frontArgs);
+  let front;
+  try {
+    front = await startFront(redis.url, frontArgs);
+  } catch (e) {
+    redis.stop();
+    throw e;
+  }
   // The front announces its endpoint before it pushes anything; wait for it anyway, so that a
   // worker's first read of tempest:fronts sees it.
   await waitFor(async () => (await redis.client.zscore('tempest:fronts', front.answer)) !== null, 'the front announcement');
