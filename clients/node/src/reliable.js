@@ -19,9 +19,13 @@
 //                   each id of tempest:workers whose heartbeat key is gone; at stop goodbye.lua
 //                   per id (unregisters, or leaves held jobs to the next reaper)
 //
-// Not done here (the C++ library has it): the queue watch (BLMOVE <q> <q> LEFT LEFT 1) that
-// wakes a reliable lane at once for jobs pushed by a front that rings no bell; such jobs are
-// taken at the next 1 s poll instead. Use --mode plain with such fronts.
+//   QueueWatch      fronts that ring no bell (the 2012 one, anything that only RPUSHes <q>):
+//                   once a lane found jobs after a wait that no token ended (not in its first
+//                   3 s), one connection per worker keeps BLMOVE <q> <q> LEFT LEFT 1 pending
+//                   (a wait that leaves the list as it is) while some lane waits, and when it
+//                   returns a job pushes a token on tempest:wake:<id> of each waiting lane
+//                   (expiring in 10 s), which ends their BLPOP at once (src/worker/queue_watch.hpp
+//                   does it per lane; one per worker here, as the lanes share one thread).
 // If you change a key, change src/core/queue/keys.hpp (the names' one reference) first.
 import { cancelField, decodeJob } from './codec.js';
 import { loadScript, isNoScript, runScript } from './scripts.js';
@@ -40,6 +44,7 @@ export const keys = {
 };
 
 const waitSeconds = 1;  // a take's wait when nothing is there: how soon a stop is noticed
+const bellGrace = 3000;  // ms: longer than a Tempest front's once-a-second check of tempest:workers
 
 // Parses each payload; a job that is not one is logged and left out (it is still completed by
 // the next take: a broken job must not come back for ever).
@@ -56,8 +61,11 @@ function decodeBatch(payloads, log) {
 }
 
 export class ReliableSource {
-  constructor(redis, { queue, id, ttl, log, stopping }) {
+  constructor(redis, { queue, id, ttl, log, stopping, watch, bellGrace: grace = bellGrace }) {
+    this.bellGrace = grace;
     this.redis = redis;
+    this.watch = watch;            // the worker's QueueWatch (bell-less fronts), or undefined
+    this.started = Date.now();
     this.queue = queue;
     this.id = id;
     this.ttl = ttl;
@@ -71,9 +79,18 @@ export class ReliableSource {
   async next(count) {
     let jobs = await this.#takeOnce(count);
     if (jobs.length || this.stopping()) return jobs;
-    await this.redis.blpop(keys.bell(this.queue), keys.wake(this.id), waitSeconds);
+    this.watch?.waiting(this.id, true);
+    let woke;
+    try {
+      woke = await this.redis.blpop(keys.bell(this.queue), keys.wake(this.id), waitSeconds);
+    } finally {
+      this.watch?.waiting(this.id, false);
+    }
     if (this.stopping()) return [];
     jobs = await this.#takeOnce(count);
+    // No token, yet jobs: a front that rings no bell. Not in the lane's first seconds: a Tempest
+    // front notices a new reliable worker within a second and rings no bell before that.
+    if (woke === null && jobs.length && Date.now() - this.started > this.bellGrace) this.watch?.enable();
     return jobs;
   }
 
@@ -127,6 +144,72 @@ export class ReliableSource {
 
   stop() {
     return this.redis.del(this.processing);
+  }
+}
+
+export class QueueWatch {
+  constructor(makeRedis, queue, log) {
+    this.makeRedis = makeRedis;
+    this.queue = queue;
+    this.log = log;
+    this.enabled = false;
+    this.stopped = false;
+    this.waiters = new Set();     // ids of the lanes in their bell wait
+    this.changed = null;          // resolves when waiters changes
+  }
+
+  waiting(id, on) {
+    if (on) this.waiters.add(id);
+    else this.waiters.delete(id);
+    this.changed?.();
+  }
+
+  enable() {
+    if (this.enabled || this.stopped) return;
+    this.enabled = true;
+    this.log('info', `jobs arrive on '${this.queue}' without bell tokens (a front that rings none): watching the list`);
+    this.redis = this.makeRedis('watch');
+    this.done = this.#loop();
+  }
+
+  #until(ms) {
+    return new Promise((res) => {
+      const t = setTimeout(res, ms);
+      this.changed = () => { clearTimeout(t); this.changed = null; res(); };
+    });
+  }
+
+  async #loop() {
+    while (!this.stopped) {
+      if (this.waiters.size === 0) {
+        await this.#until(1000);
+        continue;
+      }
+      let job;
+      try {
+        job = await this.redis.blmove(this.queue, this.queue, 'LEFT', 'LEFT', waitSeconds);
+      } catch (e) {
+        if (this.stopped) break;
+        if (/unknown command/i.test(e.message)) {
+          this.log('info', 'Redis has no BLMOVE (before 6.2): bell tokens only');
+          break;
+        }
+        await this.#until(1000);
+        continue;
+      }
+      if (job === null || this.stopped || this.waiters.size === 0) continue;
+      const p = this.redis.pipeline();
+      for (const id of this.waiters) p.rpush(keys.wake(id), '1').pexpire(keys.wake(id), 10000);
+      await p.exec().catch(() => {});
+      await this.#until(50);  // the woken lanes leave their wait before the next BLMOVE
+    }
+  }
+
+  async stop() {
+    this.stopped = true;
+    this.changed?.();
+    if (this.redis) this.redis.disconnect();
+    await this.done?.catch(() => {});
   }
 }
 

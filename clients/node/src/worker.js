@@ -30,7 +30,7 @@ import { AnswerPool } from './answers.js';
 import { Request, deadlinePassed, encodeUrlAnswer, encodeValue, errorAnswer, cancelField } from './codec.js';
 import { Publisher } from './publisher.js';
 import { connect, defaultRedisUrl, redactUrl, redisOptions } from './redis.js';
-import { Heartbeat, PlainSource, ReliableSource, keys } from './reliable.js';
+import { Heartbeat, PlainSource, QueueWatch, ReliableSource, keys } from './reliable.js';
 import { loadScript } from './scripts.js';
 import { Targets } from './targets.js';
 
@@ -83,6 +83,7 @@ class BatchSize {
 export class Worker extends EventEmitter {
   constructor(options = {}) {
     super();
+    this.ids = [];
     const o = { ...defaults, ...options };
     o.redis = o.redis || defaultRedisUrl();
     if (o.answerPassword === undefined) o.answerPassword = process.env.TEMPEST_ANSWER_PASSWORD || '';
@@ -140,6 +141,7 @@ export class Worker extends EventEmitter {
     });
     this.publisher = new Publisher(this.control);
     const host = os.hostname();
+    if (o.mode === 'reliable') this.watch = new QueueWatch((name) => this.#redis(name), o.queue, (l, m) => this.log(l, m));
     this.ids = [];
     this.lanes = [];
     for (let i = 0; i < o.concurrency; ++i) {
@@ -147,7 +149,8 @@ export class Worker extends EventEmitter {
       const id = `${host}:${process.pid}:${i}`;
       const log = (l, m) => this.log(l, `[w${i}] ${m}`);
       const source = o.mode === 'reliable'
-        ? new ReliableSource(redis, { queue: o.queue, id, ttl: o.heartbeatTtl, log, stopping: () => this.stopping })
+        ? new ReliableSource(redis, { queue: o.queue, id, ttl: o.heartbeatTtl, log, stopping: () => this.stopping, watch: this.watch,
+            bellGrace: o.bellGrace })
         : new PlainSource(redis, { queue: o.queue, log });
       if (o.mode === 'reliable') this.ids.push(id);
       this.lanes.push({ index: i, redis, source, log, batch: new BatchSize(o.batch, o.batchTime) });
@@ -160,6 +163,7 @@ export class Worker extends EventEmitter {
       this.heartbeat.start();
     }
     this.done = Promise.all(this.lanes.map((l) => this.#runLane(l))).then(() => this.#finish());
+    this.done.catch(() => {});
     this.log('info', `serving queue '${o.queue}' on ${redactUrl(o.redis)} (${o.mode}, concurrency ${o.concurrency})`);
     this.emit('ready');
   }
@@ -265,6 +269,7 @@ export class Worker extends EventEmitter {
   }
 
   async #finish() {
+    if (this.watch) await this.watch.stop();
     if (this.outstanding.size)
       await Promise.race([Promise.all([...this.outstanding]), sleep(this.options.answerTimeout)]);
     if (this.heartbeat) await this.heartbeat.stop();

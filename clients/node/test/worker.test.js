@@ -40,7 +40,7 @@ describe('worker', () => {
 
   it('sees the request as the front sent it and answers status, headers, binary, unicode and empty bodies', async () => {
     const seen = [];
-    await withWorker({}, (w) => w.on('url', async (req) => {
+    await withWorker({ logLevel: 'off' }, (w) => w.on('url', async (req) => {  // /missing throws on purpose
       seen.push(req);
       if (req.path === '/binary') return { status: 201, headers: { 'X-Bytes': 'yes' }, body: Buffer.from([0, 255, 1, 254]) };
       if (req.path === '/unicode') return { headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'héllo ✓ 日本 🎉' };
@@ -197,6 +197,28 @@ describe('worker', () => {
     } finally {
       fake.close();
       other.close();
+    }
+  });
+
+  it('reliable mode wakes at once for jobs pushed without a bell token (a 2012-style front)', async () => {
+    const fake = await fakeAnswerEndpoint();
+    try {
+      await withWorker({ answerAllow: [fake.address], bellGrace: 0 }, (w) => w.on('url', () => 'ok'), async (w) => {
+        const push = (id) => stack.redis.client.rpush('tempest', JSON.stringify(['url', [{ method: 'GET', url: '/b', headers: {} }], fake.address, id]));
+        await waitFor(() => w.watch.waiters.size === 1, 'the lane waiting');
+        await push(1);  // found by the 1 s poll: from then on the list is watched
+        await waitFor(() => fake.received.length === 1, 'the first answer', 3000);
+        for (let i = 2; i <= 4; ++i) {
+          await waitFor(() => w.watch.waiters.size === 1, 'the lane waiting again');
+          const t0 = Date.now();
+          await push(i);
+          await waitFor(() => fake.received.length === i, `answer ${i}`, 3000);
+          assert.ok(Date.now() - t0 < 400, `job ${i} took ${Date.now() - t0} ms (the 1 s poll, not the watch?)`);
+        }
+        assert.equal(w.watch.enabled, true);
+      });
+    } finally {
+      fake.close();
     }
   });
 
