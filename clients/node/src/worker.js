@@ -56,6 +56,11 @@ export const defaults = Object.freeze({
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// p, or undefined after ms (the timer is cleared when p settles first).
+function within(p, ms) {
+  let t;
+  return Promise.race([p, new Promise((r) => { t = setTimeout(r, ms); })]).finally(() => clearTimeout(t));
+}
 const flushDelay = 0.5;  // ms: after this, each job of a batch is completed on its own (LREM)
 
 // How many jobs a lane takes next: about batchTime of work by its measured time per job,
@@ -259,7 +264,7 @@ export class Worker extends EventEmitter {
       lane.batch.record(jobs.length, performance.now() - t0);
       // Until the front acknowledged the batch's answers, or answerReplyWait: the next take
       // completes the batch in Redis, so its answers are out first.
-      if (replies.length) await Promise.race([Promise.all(replies), sleep(this.options.answerReplyWait)]);
+      if (replies.length) await within(Promise.all(replies), this.options.answerReplyWait);
     }
     try {
       await lane.source.stop();
@@ -271,7 +276,7 @@ export class Worker extends EventEmitter {
   async #finish() {
     if (this.watch) await this.watch.stop();
     if (this.outstanding.size)
-      await Promise.race([Promise.all([...this.outstanding]), sleep(this.options.answerTimeout)]);
+      await within(Promise.all([...this.outstanding]), this.options.answerTimeout);
     if (this.heartbeat) await this.heartbeat.stop();
     if (this.ids.length) await this.control.del(...this.ids.map(keys.wake)).catch(() => {});
     this.answers.close();

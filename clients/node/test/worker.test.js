@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from 'tempest-worker';
-import { eventStream, fakeAnswerEndpoint, request, sleep, startStack, waitFor } from '../testing/support.js';
+import { eventStream, fakeAnswerEndpoint, request, sleep, startFront, startStack, waitFor } from '../testing/support.js';
 
 let stack;
 
@@ -219,6 +219,33 @@ describe('worker', () => {
       });
     } finally {
       fake.close();
+    }
+  });
+
+  it('drops the answers of an endpoint that never replies, after answerTimeout, and goes on', async () => {
+    const hung = await fakeAnswerEndpoint({ silent: true });
+    try {
+      await withWorker({ answerAllow: [hung.address], answerTimeout: 300, logLevel: 'off' }, (w) => w.on('url', () => 'x'), async (w) => {
+        await stack.redis.client.rpush('tempest', JSON.stringify(['url', [{ method: 'GET', url: '/h', headers: {} }], hung.address, 5]));
+        await waitFor(() => hung.received.length === 1, 'the answer written');
+        await waitFor(() => w.stats.droppedAnswers === 1, 'the dropped answer', 3000);
+        assert.equal((await request(stack.front.http, '/after')).body.toString(), 'x');  // other fronts unaffected
+      });
+    } finally {
+      hung.close();
+    }
+  });
+
+  it('sends AUTH to a front with --answer-password', async () => {
+    const front = await startFront(stack.redisUrl, ['--queue', 'pw', '--answer-password', 's3cret']);
+    try {
+      await withWorker({ queue: 'pw', answerPassword: 's3cret' }, (w) => w.on('url', () => 'authenticated'), async () => {
+        const r = await request(front.http, '/');
+        assert.equal(r.status, 200);
+        assert.equal(r.body.toString(), 'authenticated');
+      });
+    } finally {
+      front.stop();
     }
   });
 

@@ -180,7 +180,7 @@ export function eventStream(hostPort, path, headers = {}) {
 
 // A fake answer endpoint (the 2012 front announced nothing): records `<action> <id> <json>`
 // commands, replies +OK. {address, received: [{action, id, json}], close()}.
-export function fakeAnswerEndpoint() {
+export function fakeAnswerEndpoint({ silent = false } = {}) {
   return new Promise((res) => {
     const received = [];
     const sockets = new Set();
@@ -194,7 +194,7 @@ export function fakeAnswerEndpoint() {
           if (!cmd) break;
           buf = buf.subarray(cmd.end);
           received.push({ action: cmd.args[0], id: cmd.args[1], json: cmd.args[2] });
-          sock.write('+OK\r\n');
+          if (!silent) sock.write('+OK\r\n');
         }
       });
       sock.on('close', () => sockets.delete(sock));
