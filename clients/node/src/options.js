@@ -33,8 +33,11 @@ function integer(name, text, min) {
 
 // Worker options from command-line arguments; extra: more parseArgs options, returned in
 // `extra` of the result. Throws on a bad flag (optionsFromArgs prints and exits instead).
-export function parseWorkerArgs(args, extra = {}) {
-  const { values } = parseArgs({ args, options: { ...flags, ...extra }, allowPositionals: false, strict: true });
+// positionals: how many positional arguments are allowed (returned in `positionals`).
+export function parseWorkerArgs(args, extra = {}, positionals = 0) {
+  const parsed = parseArgs({ args, options: { ...flags, ...extra }, allowPositionals: positionals > 0, strict: true });
+  const { values } = parsed;
+  if (parsed.positionals.length > positionals) throw new Error(`unexpected argument '${parsed.positionals[positionals]}'`);
   const o = {};
   if (values.redis !== undefined) o.redis = values.redis;
   if (values.queue !== undefined) o.queue = values.queue;
@@ -54,11 +57,11 @@ export function parseWorkerArgs(args, extra = {}) {
   if (values['log-level'] !== undefined) o.logLevel = values['log-level'];
   const rest = {};
   for (const k of Object.keys(extra)) if (values[k] !== undefined) rest[k] = values[k];
-  return { options: o, help: Boolean(values.help), extra: rest };
+  return { options: o, help: Boolean(values.help), extra: rest, positionals: parsed.positionals };
 }
 
-export function usage(program, description, extra = {}) {
-  const lines = [`Usage: ${program} [OPTIONS]`, '', description, '', 'Options:'];
+export function usage(program, description, extra = {}, args = '') {
+  const lines = [`Usage: ${program} [OPTIONS]${args ? ` ${args}` : ''}`, '', description, '', 'Options:'];
   for (const [name, f] of Object.entries({ ...flags, ...extra })) {
     const arg = f.type === 'string' ? ` ${name === 'redis' ? 'URL' : 'VALUE'}` : '';
     lines.push(`  --${name}${arg}`.padEnd(34) + (f.help || ''));
@@ -67,18 +70,22 @@ export function usage(program, description, extra = {}) {
 }
 
 // As parseWorkerArgs; --help prints the usage and exits 0, a bad flag prints one line and exits 2.
-export function optionsFromArgs(args, description, extra = {}) {
+// With o.positionals = ['APP'] (names, all required), the result's `positionals` holds them.
+export function optionsFromArgs(args, description, extra = {}, o = {}) {
   const program = process.argv[1] ? process.argv[1].split('/').pop() : 'worker';
+  const names = o.positionals || [];
   let r;
   try {
-    r = parseWorkerArgs(args, extra);
+    r = parseWorkerArgs(args, extra, names.length);
+    if (!r.help && r.positionals.length < names.length) throw new Error(`missing ${names[r.positionals.length]}`);
   } catch (e) {
     process.stderr.write(`${program}: ${e.message} (see --help)\n`);
     process.exit(2);
   }
   if (r.help) {
-    process.stdout.write(usage(program, description, extra));
+    process.stdout.write(usage(program, description, extra, names.join(' ')));
     process.exit(0);
   }
-  return Object.assign(r.options, Object.keys(extra).length ? { extra: r.extra } : {});
+  return Object.assign(r.options, Object.keys(extra).length ? { extra: r.extra } : {},
+    names.length ? { positionals: r.positionals } : {});
 }

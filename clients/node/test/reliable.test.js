@@ -74,6 +74,7 @@ describe('reliable delivery', () => {
         assert.equal(r.status, 200);
         assert.equal(r.body.toString(), 'Hello world!');
         assert.equal(r.headers['content-type'], 'text/plain');
+        assert.equal(r.headers['x-worker'], 'node');
       }
       hello.kill('SIGTERM');
       assert.deepEqual(await exited(hello, 5000), { code: 0, signal: null });
@@ -82,6 +83,26 @@ describe('reliable delivery', () => {
     } finally {
       hello.kill('SIGKILL');
     }
+  });
+
+  it('examples/express.js serves an app module', async () => {
+    const gw = spawnNode('examples/express.js', ['testing/express_app.mjs', '--queue', 'tempest', '--mode', 'plain']);
+    try {
+      const r = await waitFor(async () => {
+        const x = await request(stack.front.http, '/', { timeout: 2000 }).catch(() => null);
+        return x && x.status === 200 ? x : null;
+      }, 'the gateway to answer', 10000, 50);
+      assert.equal(r.body.toString(), 'Hello from Express');
+      const f = await request(stack.front.http, '/form', { method: 'POST', body: 'a=1&b=%C3%BC',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+      assert.deepEqual(JSON.parse(f.body), { a: '1', b: 'ü' });
+      gw.kill('SIGTERM');
+      assert.equal((await exited(gw, 5000)).code, 0);
+    } finally {
+      gw.kill('SIGKILL');
+    }
+    const bad = spawnNode('examples/express.js', ['testing/express_app.mjs:nope']);
+    assert.equal((await exited(bad)).code, 2);
   });
 
   it('examples/hello.js --help and a bad flag', async () => {
