@@ -4,11 +4,12 @@
 #
 #   examples/shell/worker.sh [--redis URL] [--queue NAME] [--answer-allow HOST:PORT,...] [--once]
 #
-# It answers every request with `Hello from the shell: <path>` (plain text), one at a time:
+# It answers every request with `Hello world!` (plain text, and `X-Worker: shell`), like the
+# hello workers of every client, so it can serve the same queue as they do; one job at a time:
 #
 #   1. BLPOP <queue>:high <queue> <queue>:low 1       take a job, highest priority first (plain,
 #                                                     at-most-once mode: protocol.md 1.6, 8.1)
-#   2. pick respond_to, the job id, path and deadline out of the job's JSON with sed
+#   2. pick respond_to, the job id and the deadline out of the job's JSON with sed
 #   3. ZSCORE tempest:fronts <respond_to>             answer only an endpoint a front announces
 #                                                     (protocol.md 3.5; a job could name any),
 #                                                     or one in --answer-allow
@@ -17,7 +18,7 @@
 # --redis URL: redis://[:password@]host[:port][/db] or unix:/path[?db=N]; default $TEMPEST_REDIS,
 # else redis://127.0.0.1:6379/0. --queue NAME: default tempest. --once: exit after one job.
 # --answer-allow HOST:PORT,...: endpoints answered although no front announces them (fronts
-# that announce nothing, such as the 2012 one, whose jobs have no "path": the url is used).
+# that announce nothing, such as the 2012 one).
 # An answer endpoint that does not reply within 5 s is given up (the request gets 504).
 # $TEMPEST_ANSWER_PASSWORD, when set, is sent with AUTH to the answer endpoint.
 # SIGTERM or SIGINT: exits after the job in hand (at most the 1 s a BLPOP waits).
@@ -74,12 +75,6 @@ while [ $stopping -eq 0 ]; do
     echo "worker.sh: skipping a job that is not a url job with an answer address: $(printf '%.120s' "$job")" >&2
     continue
   fi
-  # The request object starts {"method":...,"url":...,"path":...: the first "path" is the field
-  # (a header named path comes later). Kept JSON-escaped: it goes back into a JSON string.
-  path=$(printf '%s' "$job" | sed -n 's/^ *\[ *"url" *, *\[ *{ *"method" *: *"[A-Z]*" *, *"url" *: *"\([^"\\]\|\\.\)*" *, *"path" *: *"\(\([^"\\]\|\\.\)*\)".*/\2/p')
-  if [ -z "$path" ]; then  # a 2012-format job: the url, up to its query
-    path=$(printf '%s' "$job" | sed -n 's/^ *\[ *"url" *, *\[ *{.*"url" *: *"\(\([^"\\?]\|\\.\)*\)[^"]*".*/\1/p')
-  fi
   deadline=$(printf '%s' "$job" | sed -n 's/.*"deadline" *: *\([0-9]\{1,16\}\).*/\1/p')
   # Redis TIME: seconds and microseconds, on two lines.
   now_ms=$(rcli "$@" --raw TIME | { read -r s; read -r us; echo $((s * 1000 + us / 1000)); })
@@ -94,7 +89,7 @@ while [ $stopping -eq 0 ]; do
   fi
   host=${respond_to%:*}; port=${respond_to##*:}
   host=${host#[}; host=${host%]}
-  answer="[200, {\"Content-Type\": \"text/plain; charset=utf-8\", \"X-Worker\": \"shell\"}, \"Hello from the shell: $path\"]"
+  answer="[200, {\"Content-Type\": \"text/plain; charset=utf-8\", \"X-Worker\": \"shell\"}, \"Hello world!\"]"
   if [ -n "${TEMPEST_ANSWER_PASSWORD:-}" ]; then
     reply=$(REDISCLI_AUTH=$TEMPEST_ANSWER_PASSWORD timeout 5 redis-cli -h "$host" -p "$port" url "$id" "$answer" 2>/dev/null)
   else
