@@ -233,3 +233,35 @@ function parseCommand(buf) {
   }
   return { args, end: at };
 }
+
+// Sends raw bytes as one HTTP request on a connection of its own; resolves {status, headers
+// (a list of [lower-case name, value] in order), body (Buffer)} once the response is whole
+// (Content-Length, or the connection's end).
+export function rawRequest(hostPort, bytes, timeout = 10000) {
+  const [host, port] = hostPort.split(':');
+  return new Promise((res, rej) => {
+    const sock = net.connect({ host, port: Number(port) });
+    let buf = Buffer.alloc(0);
+    const t = setTimeout(() => { sock.destroy(); rej(new Error(`no whole response within ${timeout} ms`)); }, timeout);
+    const done = (r) => { clearTimeout(t); sock.destroy(); res(r); };
+    const parse = (ended) => {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return ended ? rej(new Error('the connection closed before a response head')) : undefined;
+      const lines = buf.toString('latin1', 0, end).split('\r\n');
+      const status = Number(lines[0].split(' ')[1]);
+      const headers = lines.slice(1).map((l) => {
+        const c = l.indexOf(':');
+        return [l.slice(0, c).toLowerCase(), l.slice(c + 1).trim()];
+      });
+      const cl = headers.find(([n]) => n === 'content-length');
+      const body = buf.subarray(end + 4);
+      if (cl && body.length >= Number(cl[1])) return done({ status, headers, body: body.subarray(0, Number(cl[1])) });
+      if (!cl && (ended || status === 204 || status === 304)) return done({ status, headers, body });
+      if (ended) rej(new Error('the connection closed before the body'));
+    };
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); parse(false); });
+    sock.on('end', () => parse(true));
+    sock.on('error', rej);
+    sock.write(bytes);
+  });
+}
