@@ -2,6 +2,7 @@
 // a real front: JSON, urlencoded and JSON bodies, cookies (repeated Set-Cookie), status and
 // headers, 404, a thrown error (500), redirects, writeHead, streaming writes collected, HEAD.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import { serveApp } from 'tempest-worker/express';
@@ -29,6 +30,7 @@ app.get('/raw', (req, res) => {
   res.write(Buffer.from('part 2'));
   res.end();
 });
+app.use('/static', express.static(new URL('../testing', import.meta.url).pathname));
 app.get('/unicode', (req, res) => res.type('text').send('żółć ✓'));
 app.use((err, req, res, next) => {
   if (req.path === '/async-boom') return res.status(500).json({ error: err.message });
@@ -89,6 +91,16 @@ describe('express adapter', () => {
     r = await request(stack.front.http, '/async-boom');
     assert.equal(r.status, 500);
     assert.deepEqual(JSON.parse(r.body), { error: 'async boom' });
+  });
+
+  it('express.static streams a file (pipe) into the answer; conditional GET -> 304', async () => {
+    const file = readFileSync(new URL('../testing/express_app.mjs', import.meta.url));
+    const r = await request(stack.front.http, '/static/express_app.mjs');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, file);
+    assert.match(r.headers['content-type'], /javascript/);
+    const again = await request(stack.front.http, '/static/express_app.mjs', { headers: { 'If-None-Match': r.headers.etag } });
+    assert.equal(again.status, 304);
   });
 
   it('res.redirect -> 302 with Location', async () => {

@@ -107,6 +107,20 @@ describe('worker', () => {
     });
   });
 
+  it('a stop lets the running handler finish and answer', async () => {
+    const w = new Worker({ redis: stack.redisUrl, logLevel: 'error', handleSignals: false });
+    let started = false;
+    w.on('url', async () => { started = true; await sleep(400); return 'finished'; });
+    await w.start();
+    const pending = request(stack.front.http, '/long');
+    await waitFor(() => started, 'the handler to start');
+    const stopped = w.stop();
+    assert.equal((await pending).body.toString(), 'finished');
+    await stopped;
+    assert.equal(w.state, 'stopped');
+    assert.equal(await stack.redis.client.scard('tempest:workers'), 0);
+  });
+
   it('takes high before normal before low', async () => {
     // No worker yet: the requests wait on their lists; then one lane takes them in order.
     const pending = [request(stack.front.http, '/lo'), request(stack.front.http, '/normal'), request(stack.front.http, '/hi')];
