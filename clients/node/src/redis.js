@@ -50,3 +50,9 @@ export function connect(url, name, extra = {}) {
     ...extra,
   });
 }
+
+// A Redis error's text for a log line (ioredis's "max retries per request" means: unreachable).
+export function redisError(e) {
+  if (e && e.name === 'MaxRetriesPerRequestError') return 'Redis is unreachable';
+  return e && e.message ? e.message : String(e);
+}

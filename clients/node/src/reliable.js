@@ -29,6 +29,7 @@
 // If you change a key, change src/core/queue/keys.hpp (the names' one reference) first.
 import { cancelField, decodeJob } from './codec.js';
 import { loadScript, isNoScript, runScript } from './scripts.js';
+import { redisError } from './redis.js';
 
 export const keys = {
   lists: (q) => [`${q}:high`, q, `${q}:low`],
@@ -281,7 +282,7 @@ export class Heartbeat {
         if (this.downLogged) this.o.log('info', 'heartbeat: Redis is back');
         this.downLogged = false;
       } catch (e) {
-        if (!this.downLogged) this.o.log('warn', `heartbeat: ${e.message}; retrying`);
+        if (!this.downLogged) this.o.log('warn', `heartbeat: ${redisError(e)}; retrying`);
         this.downLogged = true;
       } finally {
         this.running = null;

@@ -29,7 +29,7 @@ import os from 'node:os';
 import { AnswerPool } from './answers.js';
 import { Request, deadlinePassed, encodeUrlAnswer, encodeValue, errorAnswer, cancelField } from './codec.js';
 import { Publisher } from './publisher.js';
-import { connect, defaultRedisUrl, redactUrl, redisOptions } from './redis.js';
+import { connect, defaultRedisUrl, redactUrl, redisError, redisOptions } from './redis.js';
 import { Heartbeat, PlainSource, QueueWatch, ReliableSource, keys } from './reliable.js';
 import { loadScript } from './scripts.js';
 import { Targets } from './targets.js';
@@ -241,7 +241,7 @@ export class Worker extends EventEmitter {
         backoff = 100;
       } catch (e) {
         if (this.stopping) break;
-        if (!errorLogged) lane.log('error', `taking jobs from '${this.options.queue}' failed: ${e.message}; retrying`);
+        if (!errorLogged) lane.log('error', `taking jobs from '${this.options.queue}' failed: ${redisError(e)}; retrying`);
         errorLogged = true;
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 500);

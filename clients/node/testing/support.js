@@ -58,9 +58,9 @@ export function exited(child, timeout = 5000) {
   });
 }
 
-export async function startRedis() {
+export async function startRedis(fixedPort) {
   for (let attempt = 0; attempt < 5; ++attempt) {
-    const port = await freePort();
+    const port = fixedPort ?? await freePort();
     const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
       '--appendonly', 'no'], { stdio: ['ignore', 'ignore', 'inherit'] }));
     const url = `redis://127.0.0.1:${port}/0`;
@@ -78,9 +78,10 @@ export async function startRedis() {
           return false;
         }
       }, 'redis-server to answer PING', 5000);
-    } catch {
+    } catch (e) {
       r.disconnect();
       child.kill('SIGKILL');
+      if (fixedPort) throw e;
       continue;  // the port was taken meanwhile: another one
     }
     return { port, url, client: r, child, stop: () => { r.disconnect(); child.kill('SIGKILL'); } };
