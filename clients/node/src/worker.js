@@ -174,9 +174,14 @@ export class Worker extends EventEmitter {
   }
 
   // start(), then waits until the worker has stopped (stop(), or SIGTERM/SIGINT when
-  // handleSignals). Resolves 0.
+  // handleSignals). Resolves 0. The first signal asks for a clean stop; the listeners are then
+  // removed, so a second one ends the process at once (Node's default), as a C++ worker's does.
   async run() {
-    const onSignal = () => this.stop();
+    const onSignal = () => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      this.stop();
+    };
     if (this.options.handleSignals) {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
