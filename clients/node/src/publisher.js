@@ -3,7 +3,8 @@
 // gets what it missed (docs/protocol.md 7.5; as src/worker/publisher.cpp does):
 //   historyCount > 0   EVALSHA history.lua 1 tempest:history:<channel> <channel> <event> <data>
 //                      <count> <age ms>: XADD (MAXLEN ~ count), trim by age, PUBLISH <channel>
-//                      [event or "message", data, id]; returns the entry id
+//                      [event or "message", data, id]; returns the entry id. SCRIPT LOAD
+//                      refused (an ACL?): EVAL of the file's text from then on
 //   historyCount == 0  PUBLISH <channel> ["data"] or ["event","data"] (live only); returns ''
 //
 //   const pub = new Publisher(redis, {historyCount: 1000, historyAge: 3600000});
@@ -41,6 +42,16 @@ export class Publisher {
       await this.redis.publish(channel, JSON.stringify(event ? [event, data] : [data]));
       return '';
     }
-    return runScript(this.redis, loadScript('history'), [historyKey(channel)], [channel, event, data, count, age]);
+    const script = loadScript('history');
+    const k = [historyKey(channel)], a = [channel, event, data, count, age];
+    if (!this.evalOnly) {
+      try {
+        return await runScript(this.redis, script, k, a);
+      } catch (e) {
+        if (!e.scriptLoadRefused) throw e;
+        this.evalOnly = true;  // as src/worker/publisher.cpp: SCRIPT LOAD refused -> EVAL from now on
+      }
+    }
+    return this.redis.eval(script.source, k.length, ...k, ...a);
   }
 }

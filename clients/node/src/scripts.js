@@ -67,6 +67,11 @@ export async function runScript(redis, script, keys, args) {
   } catch (err) {
     if (!isNoScript(err)) throw err;
   }
-  await redis.script('LOAD', script.source);
+  try {
+    await redis.script('LOAD', script.source);
+  } catch (err) {
+    err.scriptLoadRefused = true;  // an ACL without SCRIPT LOAD? (the publisher falls back to EVAL)
+    throw err;
+  }
   return redis.evalsha(...argv);
 }

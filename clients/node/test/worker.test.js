@@ -3,7 +3,8 @@
 // publish with history.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Worker } from 'tempest-worker';
+import Redis from 'ioredis';
+import { Publisher, Worker } from 'tempest-worker';
 import { eventStream, fakeAnswerEndpoint, request, sleep, startFront, startStack, waitFor } from '../testing/support.js';
 
 let stack;
@@ -290,6 +291,23 @@ describe('worker', () => {
       await stack.redis.client.script('FLUSH');
       assert.equal((await request(stack.front.http, '/2')).body.toString(), 'again');
     });
+  });
+
+  it('publishes with EVAL when SCRIPT LOAD is refused (an ACL)', async () => {
+    const r = stack.redis.client;
+    await r.call('ACL', 'SETUSER', 'pub', 'on', '>pw', '~*', '&*', '+@all', '-script|load');
+    const conn = new Redis({ port: stack.redis.port, host: '127.0.0.1', username: 'pub', password: 'pw', maxRetriesPerRequest: 0 });
+    try {
+      await r.script('FLUSH');
+      const pub = new Publisher(conn);
+      const id = await pub.publish('acl', 'via eval');
+      assert.match(id, /^\d+-\d+$/);
+      assert.equal(pub.evalOnly, true);
+      assert.deepEqual((await r.xrange('tempest:history:acl', '-', '+')).map(([i, f]) => [i, f]), [[id, ['e', '', 'd', 'via eval']]]);
+    } finally {
+      conn.disconnect();
+      await r.call('ACL', 'DELUSER', 'pub');
+    }
   });
 
   it('publishes to an SSE subscriber with history, replayed on resume', async () => {
