@@ -7,6 +7,8 @@
 //
 //   const options = optionsFromArgs(process.argv.slice(2), 'Says hello');  // exits 2 on a bad flag
 import { parseArgs } from 'node:util';
+import { splitHostPort } from './answers.js';
+import { redisOptions } from './redis.js';
 import { defaults } from './worker.js';
 
 const flags = {
@@ -50,11 +52,19 @@ export function parseWorkerArgs(args, extra = {}, positionals = 0) {
   if (values.batch !== undefined) o.batch = integer('batch', values.batch, 1);
   if (values['heartbeat-ttl'] !== undefined) o.heartbeatTtl = integer('heartbeat-ttl', values['heartbeat-ttl'], 3);
   if (values['max-attempts'] !== undefined) o.maxAttempts = integer('max-attempts', values['max-attempts'], 1);
-  if (values['answer-allow'] !== undefined) o.answerAllow = values['answer-allow'].split(',').map((s) => s.trim()).filter(Boolean);
+  if (values['answer-allow'] !== undefined) {
+    o.answerAllow = values['answer-allow'].split(',').map((s) => s.trim()).filter(Boolean);
+    for (const a of o.answerAllow) if (!splitHostPort(a)) throw new Error(`--answer-allow: '${a}' is not host:port`);
+  }
   if (values['answer-password'] !== undefined) o.answerPassword = values['answer-password'];
   if (values['answer-timeout'] !== undefined) o.answerTimeout = integer('answer-timeout', values['answer-timeout'], 1);
   if (values['answer-connect-timeout'] !== undefined) o.answerConnectTimeout = integer('answer-connect-timeout', values['answer-connect-timeout'], 1);
-  if (values['log-level'] !== undefined) o.logLevel = values['log-level'];
+  if (values['log-level'] !== undefined) {
+    if (!['debug', 'info', 'warn', 'error', 'off'].includes(values['log-level']))
+      throw new Error(`--log-level: debug, info, warn, error or off, not '${values['log-level']}'`);
+    o.logLevel = values['log-level'];
+  }
+  if (o.redis !== undefined) redisOptions(o.redis);  // throws naming what is wrong
   const rest = {};
   for (const k of Object.keys(extra)) if (values[k] !== undefined) rest[k] = values[k];
   return { options: o, help: Boolean(values.help), extra: rest, positionals: parsed.positionals };

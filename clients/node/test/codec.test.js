@@ -1,7 +1,7 @@
 // The pure parts: job decoding, answer encoding, Redis URLs, the RESP reply reader.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeJob, encodeUrlAnswer, redisOptions } from 'tempest-worker';
+import { decodeJob, encodeUrlAnswer, parseWorkerArgs, redisOptions } from 'tempest-worker';
 import { ReplyReader, respCommand, splitHostPort } from '../src/answers.js';
 
 describe('codec', () => {
@@ -38,6 +38,15 @@ describe('codec', () => {
     assert.deepEqual(redisOptions('unix:/run/redis.sock?db=3'), { path: '/run/redis.sock', db: 3 });
     assert.throws(() => redisOptions('http://x'), /scheme/);
     assert.throws(() => redisOptions('redis://h/x'), /db/);
+  });
+
+  it('parses the standard flags and refuses bad ones', () => {
+    assert.deepEqual(parseWorkerArgs(['--redis', 'redis://h:1/2', '--queue', 'q', '--plain', '--concurrency', '3',
+      '--answer-allow', 'a:1, [::1]:2', '--heartbeat-ttl', '900', '--log-level', 'warn']).options,
+    { redis: 'redis://h:1/2', queue: 'q', mode: 'plain', concurrency: 3, answerAllow: ['a:1', '[::1]:2'], heartbeatTtl: 900, logLevel: 'warn' });
+    for (const bad of [['--concurrency', '0'], ['--mode', 'x'], ['--answer-allow', 'nope'], ['--log-level', 'loud'],
+      ['--redis', 'http://x'], ['--what'], ['extra']])
+      assert.throws(() => parseWorkerArgs(bad), Error, bad.join(' '));
   });
 
   it('splits respond_to and reads RESP replies split anywhere', () => {
