@@ -89,6 +89,8 @@ export class Request {
   queryParam(name: string): string | null;
   text(): string;
   json(): unknown;
+  /** Aborts at the deadline (never when the job has none): pass it to fetch, timers, streams. */
+  readonly signal: AbortSignal;
   /** Deadline passed, or the front cancelled the job (one Redis round trip). */
   cancelled(): Promise<boolean>;
 }

@@ -45,7 +45,7 @@ export function deadlinePassed(job, nowMs) {
 //   method, url (the target as received), path (normalised), query, headers (lower-case names),
 //   body (a Buffer, or null when the request had none), remoteAddr, httpVersion,
 //   priority ('high'|'normal'|'low'), deadline (unix ms or null), retry (boolean or null),
-//   jobId, respondTo
+//   jobId, respondTo; signal (an AbortSignal aborted at the deadline)
 export class Request {
   constructor(job, probe) {
     const o = job.args[0];
@@ -99,6 +99,16 @@ export class Request {
 
   json() {
     return JSON.parse(this.text());
+  }
+
+  // An AbortSignal that aborts at the deadline (for fetch, timers, streams: work nobody waits
+  // for stops by itself); never aborts when the job has none. Made on first use.
+  get signal() {
+    if (!this._signal) {
+      const s = this.deadline === null ? new AbortController().signal : AbortSignal.timeout(Math.max(0, this.deadline - Date.now()));
+      Object.defineProperty(this, '_signal', { value: s, enumerable: false });
+    }
+    return this._signal;
   }
 
   // True when nobody waits for the answer any more: the deadline passed, or the front cancelled

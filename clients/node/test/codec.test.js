@@ -1,7 +1,7 @@
 // The pure parts: job decoding, answer encoding, Redis URLs, the RESP reply reader.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeJob, encodeUrlAnswer, parseWorkerArgs, redisOptions } from 'tempest-worker';
+import { Request, decodeJob, encodeUrlAnswer, parseWorkerArgs, redisOptions } from 'tempest-worker';
 import { ReplyReader, respCommand, splitHostPort } from '../src/answers.js';
 
 describe('codec', () => {
@@ -10,6 +10,20 @@ describe('codec', () => {
     assert.equal(decodeJob('["x",[],null,1]').respondTo, '');
     for (const bad of ['nope', '{}', '["url",[{}],"h:1"]', '["",[],null,1]', '["url",{},null,1]', '["url",[],5,1]', '["url",[],null,1.5]', '["url",[],null,9007199254740993]'])
       assert.throws(() => decodeJob(bad), Error, bad);
+  });
+
+  it('gives a request a signal that aborts at its deadline', async () => {
+    const job = (deadline) => decodeJob(JSON.stringify(['url', [{ method: 'GET', url: '/x?a=1', headers: { A: 'b' }, deadline }], null, 1]));
+    const req = new Request(job(Date.now() + 50));
+    assert.equal(req.signal.aborted, false);
+    const keep = setTimeout(() => {}, 2000);  // AbortSignal.timeout's timer does not hold the loop
+    await new Promise((res) => req.signal.addEventListener('abort', res));
+    clearTimeout(keep);
+    assert.equal(await req.cancelled(), true);
+    const none = new Request(decodeJob('["url",[{"method":"GET","url":"/y?z=2","headers":{"X-Up":"v"}}],null,2]'));
+    assert.equal(none.signal.aborted, false);
+    assert.equal(await none.cancelled(), false);
+    assert.deepEqual([none.path, none.query, none.header('x-up'), none.headers['x-up'], none.body, none.retry], ['/y', 'z=2', 'v', 'v', null, null]);
   });
 
   it('encodes the answer shapes a handler may return', () => {
