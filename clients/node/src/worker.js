@@ -35,6 +35,9 @@ import { loadScript } from './scripts.js';
 import { Targets } from './targets.js';
 
 const levels = { debug: 10, info: 20, warn: 30, error: 40, off: 100 };
+// Lane numbers are unique within the process, so that two workers of one process never share a
+// worker id (and so a heartbeat key and a processing list).
+let nextLane = 0;
 // Event names the worker itself emits; a job action of one of these names needs handle().
 export const reservedEvents = new Set(['ready', 'stop', 'log', 'error', 'newListener', 'removeListener']);
 
@@ -149,7 +152,8 @@ export class Worker extends EventEmitter {
     if (o.mode === 'reliable') this.watch = new QueueWatch((name) => this.#redis(name), o.queue, (l, m) => this.log(l, m));
     this.ids = [];
     this.lanes = [];
-    for (let i = 0; i < o.concurrency; ++i) {
+    for (let n = 0; n < o.concurrency; ++n) {
+      const i = nextLane++;
       const redis = this.#redis(`w${i}`);
       const id = `${host}:${process.pid}:${i}`;
       const log = (l, m) => this.log(l, `[w${i}] ${m}`);
@@ -271,6 +275,9 @@ export class Worker extends EventEmitter {
       // completes the batch in Redis, so its answers are out first.
       if (replies.length) await within(Promise.all(replies), this.options.answerReplyWait);
     }
+    // At a stop: the answers out and acknowledged (or their endpoint down) before the jobs
+    // leave the processing list, as the C++ lane does.
+    if (this.outstanding.size) await within(Promise.all([...this.outstanding]), this.options.answerTimeout);
     try {
       await lane.source.stop();
     } catch (e) {

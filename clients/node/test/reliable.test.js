@@ -65,6 +65,34 @@ describe('reliable delivery', () => {
     }
   });
 
+  it('dead-letters a job that has killed max-attempts workers', async () => {
+    // A dead worker's batch as take.lua writes it, its job already held by 2 dead workers.
+    const r = stack.redis.client;
+    const job = JSON.stringify(['url', [{ method: 'GET', url: '/poison', path: '/poison', query: '', headers: {}, retry: true }], stack.front.answer, 77]);
+    await r.rpush('tempest:processing:gone:1:0', '\0tempest\nnormal', job);
+    await r.sadd('tempest:workers', 'gone:1:0');
+    await r.hset('tempest:attempts', `${stack.front.answer}/77`, 2);
+    const w = new Worker({ redis: stack.redisUrl, logLevel: 'error', handleSignals: false, heartbeatTtl: 600, maxAttempts: 3 });
+    let ran = 0;
+    w.on('url', () => { ++ran; return 'x'; });
+    await w.start();
+    try {
+      await waitFor(async () => (await r.llen('tempest:dead')) === 1, 'the dead letter');
+      const rec = JSON.parse(await r.lindex('tempest:dead', 0));
+      assert.equal(rec.job, job);
+      assert.equal(rec.queue, 'tempest');
+      assert.equal(rec.priority, 'normal');
+      assert.equal(rec.attempts, 3);
+      assert.equal(rec.worker, 'gone:1:0');
+      assert.equal(ran, 0);
+      assert.equal(await r.sismember('tempest:workers', 'gone:1:0'), 0);
+      assert.equal(await r.exists('tempest:processing:gone:1:0'), 0);
+    } finally {
+      await w.stop();
+      await r.del('tempest:dead', 'tempest:attempts');
+    }
+  });
+
   it('examples/hello.js answers Hello world! and stops cleanly on SIGTERM', async () => {
     const hello = spawnNode('examples/hello.js', ['--queue', 'tempest', '--mode', 'reliable', '--concurrency', '2']);
     try {

@@ -92,6 +92,21 @@ describe('worker', () => {
     });
   });
 
+  it('two workers in one process have ids of their own', async () => {
+    const a = new Worker({ redis: stack.redisUrl, logLevel: 'error', handleSignals: false, concurrency: 2 });
+    const b = new Worker({ redis: stack.redisUrl, logLevel: 'error', handleSignals: false, queue: 'other' });
+    a.on('url', () => 'a');
+    b.on('url', () => 'b');
+    await a.start();
+    await b.start();
+    try {
+      assert.equal(new Set([...a.ids, ...b.ids]).size, 3);
+      assert.equal((await request(stack.front.http, '/')).body.toString(), 'a');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
   it('runs `concurrency` handlers at once', async () => {
     let running = 0, most = 0;
     await withWorker({ concurrency: 4 }, (w) => w.on('url', async () => {
