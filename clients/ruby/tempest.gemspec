@@ -32,5 +32,5 @@ Gem::Specification.new do |s|
   s.executables = ["tempest-rack"]
   s.require_paths = ["lib"]
   s.add_runtime_dependency "redis", ">= 4.6", "< 6"
-  s.add_runtime_dependency "json"
+  s.add_runtime_dependency "json", ">= 2.0"
 end
