@@ -115,6 +115,13 @@ module Tempest
       @lane.send_answer(@job, json)
     end
 
+    # Sends json (the answer's JSON text, as is: nothing checked) as this job's answer; true
+    # when the front took it (+OK), false when it refused it (-ERR, logged) or is unreachable.
+    def answer_json(json)
+      @answers += 1
+      @lane.send_answer(@job, json)
+    end
+
     def answered? = @answers.positive?
 
     # Records and publishes a Server-Sent Event (Worker#publish).
