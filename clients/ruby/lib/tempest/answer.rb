@@ -27,7 +27,7 @@ module Tempest
     # invalid names or values are dropped (logged); body: a String (UTF-8 text as is, other bytes
     # as {"base64": ...}), an Array or anything answering each (joined), or nil.
     def encode_url(status = 200, headers = {}, body = nil)
-      code = Integer(status, exception: false) || (status.is_a?(String) ? Integer(status, 10, exception: false) : nil)
+      code = status.is_a?(String) ? Integer(status, 10, exception: false) : Integer(status, exception: false)
       unless code && code.between?(200, 599)
         Tempest.logger.warn("status #{status.inspect} is outside 200..599; sending 500")
         code = 500

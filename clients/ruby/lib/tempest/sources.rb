@@ -24,7 +24,12 @@ module Tempest
   TAIL = /,\s*"((?:[^"\\]|\\.)*)"\s*,\s*(\d+)\s*\]\s*\z/.freeze # respond_to and id of a job's text
 
   class ReliableSource
-    BELL_GRACE = 3.0 # s: a Tempest front rings for a new reliable worker within a second
+    # s: a Tempest front rings for a new reliable worker within a second, so a lane that finds
+    # bell-less jobs in its first seconds does not take its front for one that rings none
+    class << self
+      attr_accessor :bell_grace
+    end
+    self.bell_grace = 3.0
 
     def initialize(redis, queue:, id:, ttl_ms:, redis_url:, stopping:)
       @redis = redis
@@ -38,7 +43,10 @@ module Tempest
       @stopping = stopping
       @started = clock
       @watch = nil
+      @cancelled_dropped = 0
     end
+
+    attr_reader :cancelled_dropped # jobs the front cancelled, dropped unstarted
 
     def next(count)
       jobs = take(count)
@@ -47,7 +55,7 @@ module Tempest
       woke = @redis.call("BLPOP", Keys.bell(@queue), @wake, "1")
       return [] if @stopping.call
       jobs = take(count)
-      if woke.nil? && !jobs.empty? && @watch.nil? && clock - @started > BELL_GRACE
+      if woke.nil? && !jobs.empty? && @watch.nil? && clock - @started > self.class.bell_grace
         Tempest.logger.info("#{@id}: jobs on '#{@queue}' without a bell token: watching the list")
         @watch = QueueWatch.new(@redis_url, @queue, @wake, @stopping)
       end
@@ -96,15 +104,9 @@ module Tempest
       @redis.call("HDEL", Keys::CANCELLED, *dropped.map { |i| marks[i][0] })
       gone = dropped.map { |i| marks[i][1] }
       Tempest.logger.debug("#{@id}: #{gone.size} cancelled job(s) dropped unstarted")
-      @cancelled_dropped = (@cancelled_dropped || 0) + gone.size
+      @cancelled_dropped += gone.size
       jobs.reject { |j| gone.any? { |g| g.equal?(j) } }
     end
-
-    public
-
-    def cancelled_dropped = @cancelled_dropped || 0
-
-    private
 
     def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   end
