@@ -26,7 +26,7 @@ Gem::Specification.new do |s|
   s.license = "MIT"
   s.required_ruby_version = ">= 3.0"
   s.files = Dir.chdir(here) do
-    Dir["lib/**/*.rb", "lib/tempest/scripts/*.lua", "bin/*", "examples/*.rb", "README.md"]
+    Dir["lib/**/*.rb", "lib/tempest/scripts/*.lua", "bin/*", "examples/**/*.{rb,ru}", "README.md"]
   end
   s.bindir = "bin"
   s.executables = ["tempest-rack"]

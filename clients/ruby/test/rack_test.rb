@@ -84,4 +84,12 @@ class RackExecutableTest < TempestTest::Case
     assert_equal ["200", "Hello exe! q=1"], [res.code, res.body]
     assert_equal ["a=1", "b=2; path=/"], @front.get("/cookies/set").get_fields("set-cookie")
   end
+
+  def test_the_example_rack_app
+    spawn_ruby(File.join(TempestTest::CLIENT, "bin", "tempest-rack"), "examples/rack/config.ru", "--queue", @queue,
+               "-E", "production")
+    res = @front.get("/", timeout: 15)
+    assert_equal ["200", "Hello world!"], [res.code, res.body]
+    assert_equal "Hello you!", @front.get("/hello/you").body
+  end
 end

@@ -61,7 +61,7 @@ module Tempest
       @job = job
       @lane = lane
       @answers = 0
-      r = job.request
+      r = job.url? && job.request
       return unless r
 
       @method = r["method"].to_s
