@@ -85,6 +85,15 @@ class RackExecutableTest < TempestTest::Case
     assert_equal ["a=1", "b=2; path=/"], @front.get("/cookies/set").get_fields("set-cookie")
   end
 
+  def test_rackup_with_the_tempest_handler
+    pid = Process.spawn({ "TEMPEST_REDIS" => TempestTest.redis_url }, "rackup", "-I", "lib", "-s", "tempest",
+                        "-O", "queue=#{@queue}", "-E", "production", "examples/rack/config.ru",
+                        chdir: TempestTest::CLIENT, out: File::NULL, err: File::NULL)
+    @pids << pid
+    res = @front.get("/", timeout: 15)
+    assert_equal ["200", "Hello world!"], [res.code, res.body]
+  end
+
   def test_the_example_rack_app
     spawn_ruby(File.join(TempestTest::CLIENT, "bin", "tempest-rack"), "examples/rack/config.ru", "--queue", @queue,
                "-E", "production")

@@ -65,8 +65,8 @@ module Tempest
       yield
       Tempest.logger.info("#{what}: Redis is back") if @down_logged
       @down_logged = false
-    rescue Redis::BaseError, SystemCallError, IOError => e
-      Tempest.logger.warn("#{what} failed: #{e.message}; retrying") unless @down_logged
+    rescue StandardError => e # the thread must go on beating whatever happens
+      Tempest.logger.warn("#{what} failed: #{e.class}: #{e.message}; retrying") unless @down_logged
       @down_logged = true
     end
 

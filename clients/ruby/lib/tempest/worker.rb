@@ -191,9 +191,18 @@ module Tempest
     def run_batch(batch)
       return if batch.empty?
       @taken_at = clock
+      # Jobs taken are always handled and answered, even when Redis goes away meanwhile: a lost
+      # LREM only leaves the job to the next take (which completes the batch) or the reaper.
+      redis_ok = true
       batch.each_with_index do |payload, i|
         handle(payload)
-        @source.handled(payload) if i + 1 < batch.size && clock - @taken_at > FLUSH_DELAY
+        next unless redis_ok && i + 1 < batch.size && clock - @taken_at > FLUSH_DELAY
+        begin
+          @source.handled(payload)
+        rescue Redis::BaseConnectionError, SystemCallError, IOError => e
+          Tempest.logger.warn("[w#{@index}] #{e.message}; finishing the batch")
+          redis_ok = false
+        end
       end
       per_job = (clock - @taken_at) / batch.size
       @per_job = @per_job ? @per_job * 0.8 + per_job * 0.2 : per_job
@@ -268,7 +277,12 @@ module Tempest
     # Announced in tempest:fronts or in answer_allow (3.5); else dropped, counted, logged
     # at most every 10 s.
     def trusted?(job)
-      return true if @targets.allowed?(job.respond_to, @taken_at || clock) { Answer::Targets.fetch(@redis) }
+      fetch = lambda do
+        Answer::Targets.fetch(@redis)
+      rescue Redis::BaseConnectionError, SystemCallError, IOError
+        nil # counts as read now: a broken Redis is not asked per job
+      end
+      return true if @targets.allowed?(job.respond_to, @taken_at || clock, &fetch)
       @worker.count(:untrusted)
       @untrusted_unlogged += 1
       now = clock
