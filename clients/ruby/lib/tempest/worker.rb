@@ -26,7 +26,19 @@ module Tempest
       history_count: 1000, history_age: 3_600_000
     }.freeze
 
-    attr_reader :options, :stats
+    attr_reader :options, :stats, :ids # ids: the lanes' worker ids once running (host:pid:lane)
+
+    @lanes_mutex = Mutex.new
+    @lanes_used = 0
+    # Lane numbers are unique in the process: two workers of one process never share an id
+    # (and so a processing list).
+    def self.allocate_lanes(n)
+      @lanes_mutex.synchronize do
+        first = @lanes_used
+        @lanes_used += n
+        first
+      end
+    end
 
     def initialize(**options)
       unknown = options.keys - DEFAULTS.keys
@@ -59,7 +71,8 @@ module Tempest
       previous = trap_signals ? trap_stop_signals : {}
       host = Socket.gethostname rescue "localhost"
       n = @options[:concurrency].to_i
-      ids = Array.new(n) { |i| "#{host}:#{Process.pid}:#{i}" }
+      first = Worker.allocate_lanes(n)
+      @ids = ids = Array.new(n) { |i| "#{host}:#{Process.pid}:#{first + i}" }
       reliable = @options[:mode] == :reliable
       reaper = Reaper.new(max_attempts: @options[:max_attempts], answer_allow: @options[:answer_allow],
                           answer_password: @options[:answer_password])
