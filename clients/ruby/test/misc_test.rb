@@ -15,15 +15,18 @@ class BellLessTest < TempestTest::Case
     Tempest::ReliableSource.bell_grace = @grace
   end
 
+  # A connection of this Redis blocked in command (flags=b).
+  def blocked?(command) = redis.call("CLIENT", "LIST").lines.any? { |l| l =~ /flags=b\b.*cmd=#{command}\b/ }
+
   def test_jobs_without_a_bell_are_taken_at_once_once_watched
     handled = Queue.new
     w = Tempest::Worker.new(**worker_options)
     w.on(:ping) { |_ctx, args| handled << [args[0], TempestTest.clock]; nil }
     start_worker(w)
-    wait_for("the lane waiting on its bell") { redis.call("CLIENT", "LIST").include?("cmd=blpop") }
+    wait_for("the lane waiting on its bell") { blocked?("blpop") }
     redis.rpush(@queue, JSON.generate(["ping", [1], nil, 1]))
     assert_equal 1, Timeout.timeout(3) { handled.pop }[0], "found by the 1 s poll, which starts the watch"
-    wait_for("the watch waiting on the list") { redis.call("CLIENT", "LIST").include?("cmd=blmove") }
+    wait_for("the watch waiting on the list") { blocked?("blmove") }
     t0 = TempestTest.clock
     redis.rpush(@queue, JSON.generate(["ping", [2], nil, 2]))
     n, t = Timeout.timeout(3) { handled.pop }

@@ -147,6 +147,7 @@ module TempestTest
       end
       @pids.each { |pid| TempestTest.stop_process(pid) }
       @front&.stop
+      @redis&.close
     end
 
     def worker_options(**o) = { redis: TempestTest.redis_url, queue: @queue, heartbeat_ttl: 1000 }.merge(o)
