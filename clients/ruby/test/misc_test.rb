@@ -31,7 +31,7 @@ class BellLessTest < TempestTest::Case
     redis.rpush(@queue, JSON.generate(["ping", [2], nil, 2]))
     n, t = Timeout.timeout(3) { handled.pop }
     assert_equal 2, n
-    assert_operator t - t0, :<, 0.5, "woken by the watch (tempest:wake:<id>), not the next poll"
+    assert_operator t - t0, :<, 0.7, "woken by the watch (tempest:wake:<id>), not the next poll"
   end
 end
 
@@ -53,5 +53,26 @@ class RedisURLTest < Minitest::Test
     assert_equal({ path: "/run/redis.sock", db: 3 }, o.options("unix:/run/redis.sock?db=3"))
     assert_equal({ path: "/run/redis.sock", db: 0 }, o.options("unix:///run/redis.sock"))
     assert_raises(ArgumentError) { o.options("http://x") }
+  end
+end
+
+# Answer endpoints that are down or hung (2.1): their answers are dropped and counted, and the
+# lane goes on serving the others.
+class AnswerEndpointFailuresTest < TempestTest::Case
+  def test_down_and_hung_endpoints
+    closed_port = TempestTest.free_port
+    hung = TCPServer.new("127.0.0.1", 0) # accepts (the kernel does), never reads nor replies
+    hung_ep = "127.0.0.1:#{hung.addr[1]}"
+    w = start_worker(answer_allow: ["127.0.0.1:#{closed_port}", hung_ep], answer_timeout: 0.3) { [200, {}, "ok"] }
+    redis.rpush(@queue, JSON.generate(["url", [{ "method" => "GET", "url" => "/a", "headers" => {} }], "127.0.0.1:#{closed_port}", 1]))
+    wait_for("the answer to a closed port dropped") { w.stats[:answers_dropped] == 1 }
+    redis.rpush(@queue, JSON.generate(["url", [{ "method" => "GET", "url" => "/b", "headers" => {} }], hung_ep, 2]))
+    assert_equal "ok", @front.get("/").body, "a hung endpoint does not stop the lane"
+    wait_for("the unacknowledged answer dropped") do
+      @front.get("/") # a batch: the lane reads replies and notices the answer is overdue
+      w.stats[:answers_dropped] == 2
+    end
+  ensure
+    hung&.close
   end
 end

@@ -8,7 +8,7 @@ class ReliableTest < TempestTest::Case
   def test_jobs_of_a_killed_worker_are_redelivered_or_answered_502
     Dir.mktmpdir do |dir|
       pid = spawn_ruby(File.join(__dir__, "workers", "hold_worker.rb"), dir, "--queue", @queue,
-                       "--heartbeat-ttl", "600", "--concurrency", "2")
+                       "--heartbeat-ttl", "600ms", "--concurrency", "2")
       get = Thread.new { @front.get("/safe", timeout: 15) }
       post = Thread.new { @front.request("POST", "/unsafe", body: "x", timeout: 15) }
       wait_for("both jobs held by the first worker", timeout: 8) { Dir["#{dir}/started-*"].size == 2 }

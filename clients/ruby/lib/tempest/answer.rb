@@ -7,14 +7,9 @@ require "redis"
 # Answers (protocol.md section 2) and where they may go (3.5).
 #
 #   Answer.encode_url(status, headers, body)  -> the JSON text of [status, headers, body]
-#   pool = Answer::Pool.new(password:, logger:) ; pool.send(respond_to, action, id, json) -> true/false
 #   targets = Answer::Targets.new(allow) ; targets.allowed?(respond_to, taken_at) { fetch from Redis }
-#
-# One connection per answer endpoint (a Redis client object, RESP), kept open, with timeouts:
-# connect 0.5 s, a reply 5 s. An endpoint that fails (connect, write, timeout) is marked down
-# for 1 s: answers for it are dropped meanwhile (their requests get 504 at that front),
-# counted and logged at most every 10 s. An -ERR reply (invalid answer, unknown job) is logged.
-# If you change the answer command, compare src/core/answer/client.cpp and src/worker/lane.cpp.
+#   the connections that carry answers: answer_pool.rb (Answer::Pool)
+# If you change the answer layout, compare src/worker/job_codec.cpp and src/front/answer.cpp.
 module Tempest
   module Answer
     TOKEN = /\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\z/.freeze
@@ -78,72 +73,6 @@ module Tempest
       host = host[1..-2] if host.start_with?("[") && host.end_with?("]")
       raise ArgumentError, "respond_to #{respond_to.inspect} is not host:port" if host.empty? || port !~ /\A\d+\z/
       [host, port.to_i]
-    end
-
-    # The answer connections of one lane (or of the reaper), one per respond_to.
-    class Pool
-      DOWN_FOR = 1.0 # seconds an endpoint that failed is skipped
-
-      attr_reader :dropped
-
-      def initialize(password: nil, connect_timeout: 0.5, timeout: 5.0)
-        @password = password
-        @connect_timeout = connect_timeout
-        @timeout = timeout
-        @clients = {}
-        @down_until = {}
-        @dropped = 0
-        @dropped_unlogged = 0
-        @logged_at = nil
-      end
-
-      # Sends "<action> <id> <json>" to respond_to and reads the reply. true on +OK.
-      def send(respond_to, action, id, json)
-        now = clock
-        if (t = @down_until[respond_to]) && now < t
-          return drop(respond_to, "marked down after a failure")
-        end
-        client = (@clients[respond_to] ||= connect(respond_to))
-        reply = client.call(action, id.to_s, json)
-        reply == "OK"
-      rescue Redis::CommandError => e
-        Tempest.logger.warn("[j#{id}] #{respond_to} refused the answer: #{e.message}")
-        false
-      rescue Redis::BaseConnectionError, SystemCallError, IOError, ArgumentError => e
-        @clients.delete(respond_to)&.close rescue nil
-        @down_until[respond_to] = clock + DOWN_FOR
-        drop(respond_to, e.message)
-      end
-
-      def close
-        @clients.each_value { |c| c.close rescue nil }
-        @clients.clear
-      end
-
-      private
-
-      def connect(respond_to)
-        host, port = Answer.split_endpoint(respond_to)
-        o = { host: host, port: port, connect_timeout: @connect_timeout, read_timeout: @timeout,
-              write_timeout: @timeout, reconnect_attempts: 1 }
-        o[:password] = @password if @password && !@password.empty?
-        Redis.new(**o)
-      end
-
-      def drop(respond_to, why)
-        @dropped += 1
-        @dropped_unlogged += 1
-        now = clock
-        if @logged_at.nil? || now - @logged_at >= 10
-          Tempest.logger.warn("answer endpoint #{respond_to}: #{why}; #{@dropped_unlogged} answer(s) dropped " \
-                              "(their requests get 504)")
-          @logged_at = now
-          @dropped_unlogged = 0
-        end
-        false
-      end
-
-      def clock = Process.clock_gettime(Process::CLOCK_MONOTONIC)
     end
 
     # Which respond_to a worker answers (3.5): announced now in tempest:fronts, or in the allow

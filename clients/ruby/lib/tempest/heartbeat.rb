@@ -82,7 +82,8 @@ module Tempest
     UNSAFE_URL = "the worker handling this request died; it is not safe to retry"
     UNSAFE_JOB = "the worker handling this job died; it is not safe to retry"
 
-    def initialize(max_attempts: 3, answer_allow: [], answer_password: nil)
+    def initialize(max_attempts: 3, answer_allow: [], answer_password: nil, answer_timeout: 5.0)
+      @answer_timeout = answer_timeout
       @max_attempts = max_attempts
       @allow = answer_allow
       @password = answer_password
@@ -121,7 +122,7 @@ module Tempest
 
     def answer_unsafe(redis, jobs)
       targets = Answer::Targets.new(@allow)
-      pool = Answer::Pool.new(password: @password)
+      pool = Answer::Pool.new(password: @password, timeout: @answer_timeout, buffer: 64 << 20)
       now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       jobs.each do |payload|
         m = TAIL.match(payload)
@@ -137,8 +138,9 @@ module Tempest
                else
                  JSON.generate({ "error" => UNSAFE_JOB })
                end
-        pool.send(respond_to, action, m[2], json)
+        pool.answer(respond_to, action, m[2], json)
       end
+      pool.collect(@answer_timeout, all: true) # until each is acknowledged or its endpoint is down
     ensure
       pool&.close
     end

@@ -115,8 +115,9 @@ module Tempest
       @lane.send_answer(@job, json)
     end
 
-    # Sends json (the answer's JSON text, as is: nothing checked) as this job's answer; true
-    # when the front took it (+OK), false when it refused it (-ERR, logged) or is unreachable.
+    # Sends json (the answer's JSON text, as is: nothing checked) as this job's answer. false
+    # when it was dropped (its front is down); a -ERR reply is logged and counted
+    # (worker.stats[:answers_refused]).
     def answer_json(json)
       @answers += 1
       @lane.send_answer(@job, json)

@@ -71,7 +71,6 @@ module Tempest
       end
     end
 
-    NAMES.each { |n| define_method(n) { get(n) } }
-    module_function(*NAMES)
+    NAMES.each { |n| define_singleton_method(n) { get(n) } }
   end
 end

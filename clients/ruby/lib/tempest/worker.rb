@@ -16,13 +16,15 @@ require "socket"
 # most `batch`); for each job: parse it, drop it unhandled when its respond_to is neither
 # announced in tempest:fronts nor in answer_allow (counted, logged at most every 10 s), drop
 # it unstarted when its deadline has passed (counted), call the handler, answer on the job's
-# respond_to; in a long batch tell the source each job is done (reliable: LREM). Redis lost:
+# respond_to (answer_pool.rb; pipelined within a batch, their replies read after it); in a
+# long batch tell the source each job is done (reliable: LREM). Redis lost:
 # logged once, retried with backoff 100 ms doubling to 500 ms.
 module Tempest
   class Worker
     DEFAULTS = {
       redis: nil, queue: "tempest", mode: :reliable, concurrency: 1, heartbeat_ttl: 3000, max_attempts: 3,
-      batch: 16, batch_time: 0.001, answer_allow: [], answer_password: nil,
+      batch: 128, batch_time: 0.001, answer_allow: [], answer_password: nil,
+      answer_connect_timeout: 0.5, answer_timeout: 5.0, answer_reply_wait: 0.1, answer_buffer: 8 << 20,
       history_count: 1000, history_age: 3_600_000
     }.freeze
 
@@ -75,7 +77,7 @@ module Tempest
       @ids = ids = Array.new(n) { |i| "#{host}:#{Process.pid}:#{first + i}" }
       reliable = @options[:mode] == :reliable
       reaper = Reaper.new(max_attempts: @options[:max_attempts], answer_allow: @options[:answer_allow],
-                          answer_password: @options[:answer_password])
+                          answer_password: @options[:answer_password], answer_timeout: @options[:answer_timeout])
       @heartbeat = Heartbeat.new(@options[:redis], ids, ttl_ms: @options[:heartbeat_ttl], reaper: reaper) if reliable
       @lanes = ids.each_with_index.map { |id, i| Lane.new(self, i, reliable ? id : nil) }
       threads = @lanes.map { |lane| Thread.new { lane.run } }
@@ -122,7 +124,7 @@ module Tempest
   class Lane
     BACKOFF_MIN = 0.1
     BACKOFF_MAX = 0.5
-    FLUSH_DELAY = 0.0005 # s: a batch running longer marks each job done as it goes
+    FLUSH_DELAY = 0.0005 # s: a batch running longer sends each answer and marks each job done as it goes
 
     attr_reader :worker
 
@@ -140,7 +142,10 @@ module Tempest
                   PlainSource.new(@redis, queue: @o[:queue])
                 end
       @targets = Answer::Targets.new(@o[:answer_allow])
-      @answers = Answer::Pool.new(password: @o[:answer_password])
+      @answers = Answer::Pool.new(password: @o[:answer_password], connect_timeout: @o[:answer_connect_timeout],
+                                  timeout: @o[:answer_timeout], buffer: @o[:answer_buffer],
+                                  on_reply: method(:on_answer_reply))
+      @batch_size = 0
       @per_job = nil # s per job, smoothed: sizes the takes
       @untrusted_logged_at = nil
       @untrusted_unlogged = 0
@@ -177,17 +182,20 @@ module Tempest
       false
     ensure
       @worker.count(:cancelled_dropped, @source.cancelled_dropped) if @source
+      @answers.collect(@o[:answer_timeout], all: true) # at a stop: until answered, or down
       @answers.close
       @probe&.close
       @redis.close
     end
 
-    # Sends an answer for job (Context#answer). true when the front took it.
+    # Sends an answer for job (Context#answer): written at once when the batch is one job or
+    # has run longer than FLUSH_DELAY, else with the batch's other answers (one write per front
+    # per batch: pipelining for throughput, bounded added latency). false when it was dropped
+    # (its front is down); the front's reply is counted later (on_answer_reply).
     def send_answer(job, json)
       return false unless job.respond_to
-      ok = @answers.send(job.respond_to, job.action, job.id, json)
-      @worker.count(ok ? :answered : :answers_failed)
-      ok
+      flush = @batch_size <= 1 || clock - @taken_at > FLUSH_DELAY
+      @answers.answer(job.respond_to, job.action, job.id, json, flush: flush)
     end
 
     # Is <respond_to>/<id> in tempest:cancelled? On a connection of its own, made on first use.
@@ -201,9 +209,22 @@ module Tempest
 
     private
 
+    # The front's reply to an answer: +OK, or -ERR invalid answer / unknown job (2.3).
+    def on_answer_reply(kind, id, text)
+      return @worker.count(:answered) if kind == :ok
+      return @worker.count(:answers_dropped, id) if kind == :dropped # id: how many
+      @worker.count(:answers_refused)
+      if text.start_with?("ERR unknown job")
+        Tempest.logger.debug("[w#{@index} j#{id}] #{text}")
+      else
+        Tempest.logger.warn("[w#{@index} j#{id}] the front refused the answer: #{text}")
+      end
+    end
+
     def run_batch(batch)
       return if batch.empty?
       @taken_at = clock
+      @batch_size = batch.size
       # Jobs taken are always handled and answered, even when Redis goes away meanwhile: a lost
       # LREM only leaves the job to the next take (which completes the batch) or the reaper.
       redis_ok = true
@@ -211,6 +232,7 @@ module Tempest
         handle(payload)
         next unless redis_ok && i + 1 < batch.size && clock - @taken_at > FLUSH_DELAY
         begin
+          @answers.flush_out # the answer is out before the job leaves the processing list
           @source.handled(payload)
         rescue Redis::BaseConnectionError, SystemCallError, IOError => e
           Tempest.logger.warn("[w#{@index}] #{e.message}; finishing the batch")
@@ -219,6 +241,7 @@ module Tempest
       end
       per_job = (clock - @taken_at) / batch.size
       @per_job = @per_job ? @per_job * 0.8 + per_job * 0.2 : per_job
+      @answers.collect(@o[:answer_reply_wait])
     end
 
     # Up to `batch` jobs, about batch_time of work.
