@@ -29,6 +29,28 @@ class ReliableTest < TempestTest::Case
     end
   end
 
+  def test_a_job_that_killed_max_attempts_workers_is_dead_lettered
+    Dir.mktmpdir do |dir|
+      pid = spawn_ruby(File.join(__dir__, "workers", "hold_worker.rb"), dir, "--queue", @queue, "--heartbeat-ttl", "600ms")
+      client = TCPSocket.new("127.0.0.1", @front.http_port)
+      client.write("GET /poison HTTP/1.1\r\nHost: t\r\n\r\n")
+      wait_for("the job held", timeout: 8) { Dir["#{dir}/started-*"].size == 1 }
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+      @pids.delete(pid)
+      seen = []
+      start_worker(max_attempts: 1) { |ctx, _env| seen << ctx.path && [200, {}, "x"] }
+      record = wait_for("the dead letter", timeout: 5) { redis.lindex("#{@queue}:dead", 0) }
+      rec = JSON.parse(record)
+      assert_equal [@queue, "normal", 1, "its worker died 1 times while handling it"],
+                   rec.values_at("queue", "priority", "attempts", "reason")
+      assert_match(/:#{pid}:0\z/, rec["worker"])
+      assert_equal "/poison", JSON.parse(rec["job"])[1][0]["path"]
+      assert_empty seen
+      client.close
+    end
+  end
+
   def test_script_flush_is_survived
     start_worker { [200, {}, "fine"] }
     assert_equal "fine", @front.get("/").body
