@@ -170,8 +170,9 @@ module Tempest
           backoff = [backoff * 2, BACKOFF_MAX].min
         end
       end
+      @answers.collect(@o[:answer_timeout], all: true) # at a stop: until answered, or down
       begin
-        @source.stop
+        @source.stop # then the jobs leave the processing list
       rescue Redis::BaseError, SystemCallError, IOError => e
         Tempest.logger.warn("[w#{@index}] stop: #{e.message}")
       end
@@ -182,7 +183,6 @@ module Tempest
       false
     ensure
       @worker.count(:cancelled_dropped, @source.cancelled_dropped) if @source
-      @answers.collect(@o[:answer_timeout], all: true) # at a stop: until answered, or down
       @answers.close
       @probe&.close
       @redis.close
