@@ -12,7 +12,8 @@ require "tempest"
 options, = Tempest::Options.parse(ARGV, "usage: hello.rb [--redis URL] [--queue NAME] [--mode reliable|plain] [--concurrency N]")
 worker = Tempest.worker(**options) do
   on :url do |_ctx, _env|
-    [200, { "Content-Type" => "text/plain" }, "Hello world!"]
+    # X-Worker: which language answered, in a mixed fleet (examples/angel.toml)
+    [200, { "Content-Type" => "text/plain", "X-Worker" => "ruby" }, "Hello world!"]
   end
 end
 exit worker.run

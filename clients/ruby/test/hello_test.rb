@@ -12,6 +12,7 @@ class HelloTest < TempestTest::Case
     assert_equal "200", res.code
     assert_equal "Hello world!", res.body
     assert_equal "text/plain", res["content-type"]
+    assert_equal "ruby", res["x-worker"], "who answered, in a mixed fleet"
     5.times { assert_equal "Hello world!", @front.get("/").body }
     pid
   end
