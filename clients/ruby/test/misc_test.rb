@@ -45,6 +45,13 @@ class AnswerPasswordTest < TempestTest::Case
   end
 end
 
+class UnixSocketTest < TempestTest::Case
+  def test_a_worker_over_a_unix_socket
+    start_worker(redis: "unix:#{TempestTest.redis_socket}?db=0") { [200, {}, "over a unix socket"] }
+    assert_equal "over a unix socket", @front.get("/").body
+  end
+end
+
 class RedisURLTest < Minitest::Test
   def test_urls
     o = Tempest::RedisURL

@@ -9,6 +9,7 @@ require "net/http"
 require "socket"
 require "timeout"
 require "tmpdir"
+require "fileutils"
 require "tempest"
 
 Tempest.logger.level = ENV.fetch("TEMPEST_TEST_LOG_LEVEL", "fatal")
@@ -62,8 +63,9 @@ module TempestTest
   def redis_url
     @redis_url ||= begin
       port = free_port
+      @socket_dir = Dir.mktmpdir("tempest-rb-redis")
       @redis_pid = Process.spawn("redis-server", "--port", port.to_s, "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", out: File::NULL, err: File::NULL)
+                                 "--appendonly", "no", "--unixsocket", redis_socket, out: File::NULL, err: File::NULL)
       url = "redis://127.0.0.1:#{port}/0"
       r = Redis.new(url: url, connect_timeout: 0.2)
       wait_for("redis-server on #{port}") { (r.ping == "PONG") rescue false }
@@ -73,9 +75,18 @@ module TempestTest
       r.set("tempest:worker:test-anchor", "1")
       r.call("SADD", "tempest:workers", "test-anchor")
       r.close
-      Minitest.after_run { TempestTest.stop_process(@redis_pid) }
+      Minitest.after_run do
+        TempestTest.stop_process(@redis_pid)
+        FileUtils.rm_rf(@socket_dir)
+      end
       url
     end
+  end
+
+  # The same redis-server's unix socket (unix:<path> URLs).
+  def redis_socket
+    redis_url unless @socket_dir # starts the server
+    File.join(@socket_dir, "redis.sock")
   end
 
   def redis = Redis.new(url: redis_url, timeout: 5)
