@@ -1,0 +1,33 @@
+#!/usr/bin/python3
+"""The smallest Python Tempest worker: answers "Hello world!" to every HTTP request.
+
+    python3 clients/python/examples/hello.py --redis redis://127.0.0.1:6379/0 --queue tempest
+
+Flags: --redis URL (default $TEMPEST_REDIS), --queue NAME (default tempest), --mode
+reliable|plain, --concurrency N, and the other standard worker flags (--help).
+"""
+import argparse
+import os
+import sys
+
+try:
+    import tempest  # noqa: F401 - installed (pip), or on PYTHONPATH
+except ImportError:  # straight from the tree: clients/python/tempest
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from tempest.worker import add_arguments, worker_from_args  # noqa: E402
+
+
+def main():
+    args = add_arguments(argparse.ArgumentParser(description="Answers Hello world! to every request")).parse_args()
+    worker = worker_from_args(args)
+
+    @worker.on("url")
+    def hello(req):
+        return 200, {"Content-Type": "text/plain"}, "Hello world!"
+
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
