@@ -124,8 +124,9 @@ class PlainSource:
 class ReliableSource:
     """reliable (the default): at-least-once, take.lua into tempest:processing:<id>."""
 
-    def __init__(self, conn, queue, worker_id, ttl_ms, stopping):
+    def __init__(self, conn, queue, worker_id, ttl_ms, stopping, on_cancelled=None):
         self.conn, self.queue, self.id, self.stopping = conn, queue, worker_id, stopping
+        self.on_cancelled = on_cancelled or (lambda n: None)
         self.processing = keys.processing(worker_id)
         self.take_keys = keys.lists(queue) + [self.processing, keys.heartbeat(worker_id), keys.WORKERS,
                                               keys.bell(queue)]
@@ -198,6 +199,7 @@ class ReliableSource:
         self.pending_replies += 1
         gone = {id(m[1]) for m in dropped}
         log.debug("%d cancelled job(s) dropped unstarted", len(dropped))
+        self.on_cancelled(len(dropped))
         return [j for j in jobs if id(j) not in gone]
 
     def handled(self, job, answers):
@@ -241,6 +243,7 @@ class Heartbeat:
     def stop(self):
         self._stop.set()
         self.thread.join(timeout=10)
+        self.client.close()
 
     def _run(self):
         next_reap = time.monotonic()  # once at start: leftovers of earlier deaths

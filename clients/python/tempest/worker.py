@@ -153,9 +153,9 @@ class Worker:
     def stopping(self):
         return self._stop.is_set()
 
-    def _count(self, name):
+    def _count(self, name, n=1):
         with self._counter_lock:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + n)
 
     def run(self, install_signals=None):
         """The loop; blocks until stop() (or SIGTERM/SIGINT when run in the main thread).
@@ -205,7 +205,8 @@ class _Lane:
         self.w, self.index, self.id = worker, index, worker_id
         self.conn = redis_url.connection(worker.redis_url)
         if worker_id:
-            self.source = ReliableSource(self.conn, worker.queue, worker_id, worker.heartbeat_ttl_ms, worker.stopping)
+            self.source = ReliableSource(self.conn, worker.queue, worker_id, worker.heartbeat_ttl_ms, worker.stopping,
+                                         lambda n: worker._count("cancelled_jobs", n))
         else:
             self.source = PlainSource(self.conn, worker.queue, worker.stopping)
         self.answers = AnswerPool(worker.answer_password, worker.limits)
@@ -268,6 +269,8 @@ class _Lane:
         self.on_redis(self.source.stop)
         self.answers.close()
         self.conn.disconnect()
+        if self._probe is not None:
+            self._probe.close()
 
     # ---- Redis
     def on_redis(self, f):
