@@ -1,0 +1,48 @@
+"""Packaging: `pip install --no-build-isolation --target DIR clients/python` (Debian's pip and
+setuptools, no index: --no-deps, as redis comes from python3-redis) gives a package that finds
+its Lua scripts inside itself (copied by the build step, never committed), and hello runs from it
+against the real front."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+
+from fixtures import CLIENT_DIR, PYTHON, REPO_DIR, ClientCase, http, wait_workers
+
+
+class InstallTest(ClientCase):
+    def test_pip_install_target_then_run_hello(self):
+        target = tempfile.mkdtemp(prefix="tempest-py-install-")
+        self.addCleanup(shutil.rmtree, target, True)
+        env = {k: v for k, v in os.environ.items() if k not in ("TEMPEST_SCRIPTS_DIR", "PYTHONPATH")}
+        r = subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
+                            "--no-index", "--target", target, CLIENT_DIR], env=env, capture_output=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        installed = os.path.join(target, "tempest", "scripts")
+        self.assertEqual(sorted(os.listdir(installed)),
+                         sorted(os.listdir(os.path.join(REPO_DIR, "src", "core", "queue", "scripts"))))
+        for name in os.listdir(installed):
+            with open(os.path.join(installed, name), "rb") as a, \
+                    open(os.path.join(REPO_DIR, "src", "core", "queue", "scripts", name), "rb") as b:
+                self.assertEqual(a.read(), b.read(), name)
+        self.assertFalse(os.path.exists(os.path.join(CLIENT_DIR, "tempest", "scripts")),
+                         "the build step copies into the build, never into the source tree")
+        # hello, run from a directory outside the tree with only the target on the path
+        hello = os.path.join(target, "hello_from_install.py")
+        with open(hello, "w") as f:
+            f.write(textwrap.dedent("""
+                import sys, tempest, tempest.scripts
+                assert tempest.__file__.startswith(sys.argv[1]), tempest.__file__
+                assert tempest.scripts.scripts_dir().startswith(sys.argv[1]), tempest.scripts.scripts_dir()
+                w = tempest.Worker(redis=sys.argv[2])
+                w.on("url", lambda req: (200, {}, "Hello world!"))
+                sys.exit(w.run())
+            """))
+        front = self.front()
+        p = self.spawn("installed hello", [PYTHON, hello, target, self.redis.url], {"PYTHONPATH": target}, cwd=target)
+        wait_workers(self.redis, 1, timeout=10)
+        self.assertEqual(http(front, "GET", "/")[::2], (200, b"Hello world!"))
+        self.assertEqual(p.stop(), 0)

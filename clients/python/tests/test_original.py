@@ -1,0 +1,51 @@
+"""Jobs in the original 2012 format (../shared/ORIGINAL-PROTOCOL.md: [action, args, respond_to,
+job_id] with only method, url, headers and body in the request) are served, in both modes, and
+answered on the respond_to; endpoints that announce nothing must be in answer_allow."""
+
+import json
+
+from fixtures import ClientCase, FakeEndpoint, job, wait_until
+
+from tempest import Worker
+
+
+class OriginalFormatTest(ClientCase):
+    def test_2012_jobs_are_served(self):
+        self.redis = self.redis_server()
+        ep = FakeEndpoint()
+        self.addCleanup(ep.close)
+        c = self.redis.client()
+        seen = []
+        for n, mode in enumerate(("plain", "reliable")):
+            w = Worker(redis=self.redis.url, mode=mode, answer_allow=[ep.address])
+
+            @w.on("url")
+            def h(req):
+                seen.append((req.method, req.path, req.query, req.header("x-a"), req.body, req.priority, req.retry))
+                return 200, {"Content-type": "text/plain", "Content-length": 2}, "ok"
+            t = self.thread_worker(w)
+            c.rpush("tempest", job("url", {"method": "POST", "url": "/a/b?x=1", "headers": {"x-a": "1"},
+                                           "body": "data"}, ep.address, 40 + n))
+            cmds = ep.wait_commands(n + 1)
+            self.assertEqual(cmds[n][:2], [b"url", str(40 + n).encode()])
+            self.assertEqual(json.loads(cmds[n][2]), [200, {"Content-type": "text/plain", "Content-length": "2"}, "ok"])
+            w.stop()
+            t.join(10)
+        self.assertEqual(seen, [("POST", "/a/b", "x=1", "1", b"data", "normal", True)] * 2)
+
+    def test_unannounced_endpoint_is_not_answered(self):
+        self.redis = self.redis_server()
+        ep = FakeEndpoint()
+        self.addCleanup(ep.close)
+        ran = []
+        w = Worker(redis=self.redis.url, mode="plain")
+        w.on("url", lambda req: ran.append(req) or (200, {}, "x"))
+        self.thread_worker(w)
+        self.redis.client().rpush("tempest", job("url", {"method": "GET", "url": "/"}, ep.address, 1))
+        wait_until(lambda: w.untrusted_jobs == 1, message="the job dropped")
+        self.assertEqual((ran, ep.commands), ([], []))
+        # once the endpoint is announced in tempest:fronts it is answered
+        t = self.redis.client().time()
+        self.redis.client().zadd("tempest:fronts", {ep.address: t[0] * 1000 + 60000})
+        self.redis.client().rpush("tempest", job("url", {"method": "GET", "url": "/"}, ep.address, 2))
+        self.assertEqual(ep.wait_commands(1)[0][:2], [b"url", b"2"])
