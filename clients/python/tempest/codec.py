@@ -184,6 +184,8 @@ def encode_body(body):
         return ""
     if isinstance(body, str):
         return body
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a body is str, bytes or None, not {type(body).__name__}")
     body = bytes(body)
     try:
         return body.decode("utf-8")

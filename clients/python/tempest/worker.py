@@ -71,7 +71,8 @@ class Answer:
         return bool(self._job.respond_to)
 
     def send(self, status, headers=None, body=None):
-        """A "url" answer: [status, headers, body]."""
+        """A "url" answer: [status, headers, body]. A body or headers that cannot be encoded
+        raise TypeError (a handler's return value: answered 500 and logged)."""
         data, dropped = codec.encode_url_answer(status, headers, body)
         if dropped:
             log.warning("[j%s] dropped %d invalid response headers", self._job.id, dropped)
@@ -337,7 +338,11 @@ class _Lane:
             if answer.count:
                 return
             status, headers, body = codec.INTERNAL_ERROR
-        answer.send(status, headers, body)
+        try:
+            answer.send(status, headers, body)
+        except (TypeError, ValueError) as e:
+            log.error("[w%d j%s] cannot encode the answer to %s %s: %s", self.index, job.id, req.method, req.url, e)
+            answer.send(*codec.INTERNAL_ERROR)
 
     def handle_action(self, job, entry):
         fn, wants_answer = entry
