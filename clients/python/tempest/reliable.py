@@ -8,6 +8,7 @@ src/core/queue/reaper.cpp and src/core/answer/targets.cpp; the scripts are the r
                               queue), LRANGE <processing> 1 -1 and EXISTS tempest:cancelled in
                               one round trip; cancelled jobs dropped (HMGET, HDEL); nothing taken
                               -> BLPOP <q>:bell tempest:wake:<id> 1, then take again
+                              (and, once jobs came without a bell token, a QueueWatch)
   ReliableSource.handled(job) a job of a long batch is answered: LREM processing 1 <job>
   ReliableSource.stop()       DEL the processing list (everything in it was handled)
   PlainSource.next(count)     BLMPOP 1 3 <q>:high <q> <q>:low LEFT COUNT <count>
@@ -20,12 +21,13 @@ src/core/queue/reaper.cpp and src/core/answer/targets.cpp; the scripts are the r
 """
 
 import logging
+import select
 import threading
 import time
 
 import redis
 
-from . import codec, keys
+from . import codec, keys, redis_url
 from .answers import AnswerPool, Limits
 from .scripts import Script
 
@@ -124,8 +126,11 @@ class PlainSource:
 class ReliableSource:
     """reliable (the default): at-least-once, take.lua into tempest:processing:<id>."""
 
-    def __init__(self, conn, queue, worker_id, ttl_ms, stopping, on_cancelled=None):
+    BELL_GRACE = 3.0  # longer than the front's once-a-second check of tempest:workers
+
+    def __init__(self, conn, queue, worker_id, ttl_ms, stopping, on_cancelled=None, url=None):
         self.conn, self.queue, self.id, self.stopping = conn, queue, worker_id, stopping
+        self.started = time.monotonic()
         self.on_cancelled = on_cancelled or (lambda n: None)
         self.processing = keys.processing(worker_id)
         self.take_keys = keys.lists(queue) + [self.processing, keys.heartbeat(worker_id), keys.WORKERS,
@@ -135,18 +140,28 @@ class ReliableSource:
         self.take = Script("take")
         self.loaded = False
         self.pending_replies = 0  # LREM/HDEL written, replies not read yet
+        self.watch = QueueWatch(url, queue, self.bell_keys, keys.wake(worker_id)) if url else None
 
     def next(self, count):
         jobs = self._take_once(count)
         if jobs or self.stopping():
             return jobs
-        # Until a bell token (or the lane's own wake token), or 1 s.
+        # Until a bell token (or the lane's own wake token), a job on <queue> without one (once
+        # the watch is on), or 1 s.
         self.settle()
-        self.conn.send_command("BLPOP", *self.bell_keys, POP_TIMEOUT)
-        self.conn.read_response()
+        if self.watch:
+            woke = self.watch.wait(self.conn)
+        else:
+            self.conn.send_command("BLPOP", *self.bell_keys, POP_TIMEOUT)
+            woke = "token" if self.conn.read_response() else "timeout"
         if self.stopping():
             return []
-        return self._take_once(count)
+        jobs = self._take_once(count)
+        # No token, yet jobs: a front that rings no bell (not in the lane's first seconds: a
+        # Tempest front starts ringing within a second of a queue's first reliable worker).
+        if woke == "timeout" and jobs and self.watch and time.monotonic() - self.started > self.BELL_GRACE:
+            self.watch.enable()
+        return jobs
 
     def _take_once(self, count):
         c = self.conn
@@ -220,9 +235,116 @@ class ReliableSource:
         self.loaded = False
 
     def stop(self):
+        if self.watch:
+            self.watch.close()
         self.settle()
         self.conn.send_command("DEL", self.processing)
         self.conn.read_response()
+
+
+class QueueWatch:
+    """The wait of a reliable lane that found no job, for fronts that ring no bell (the 2012
+    one): as src/worker/queue_watch.hpp, once enabled, a second connection keeps
+    `BLMOVE <queue> <queue> LEFT LEFT 1` pending (a wait that leaves the list as it is) while the
+    lane's connection blocks in `BLPOP <queue>:bell tempest:wake:<id> 1`; when the watch returns a
+    job it pushes a token on tempest:wake:<id> (PEXPIRE 10 s), which ends the BLPOP at once. A
+    Redis without BLMOVE (before 6.2) turns it off for good; a lost watch connection is retried
+    at most once a second."""
+
+    def __init__(self, url, queue, bell_keys, wake):
+        self.url, self.queue, self.bell_keys, self.wake = url, queue, bell_keys, wake
+        self.conn = None
+        self.pending = False     # a BLMOVE was sent, its reply not read
+        self.enabled = False     # bell-less jobs were seen
+        self.off = False         # this Redis has no BLMOVE
+        self.retry_after = 0.0
+
+    def enable(self):
+        if not self.enabled:
+            self.enabled = True
+            log.info("jobs arrive on %r without bell tokens (a front that rings no bell, such as the 2012 one): "
+                     "watching the list itself too", self.queue)
+
+    def wait(self, main):
+        """"token" or "timeout" (no token came); main's BLPOP reply has been read."""
+        armed = self._arm()
+        if armed and self.conn.can_read(0):  # the reply of a BLMOVE sent at an earlier wait
+            if self._read():
+                return "token"
+            armed = self._arm()
+        main.send_command("BLPOP", *self.bell_keys, POP_TIMEOUT)
+        armed = armed and self.pending
+        while armed:
+            if main.can_read(0):
+                break
+            try:
+                r, _, _ = select.select([main._sock, self.conn._sock], [], [], POP_TIMEOUT + 0.5)
+            except (OSError, ValueError, AttributeError):
+                break
+            if not r or main._sock in r:
+                break
+            armed = False
+            if self._read():
+                self._ring()  # ends the BLPOP at once
+            elif self.conn is not None and not self.off:
+                armed = self._arm() and self.pending  # timed out empty: watch on
+        reply = main.read_response()
+        if armed and self.conn is not None and self.conn.can_read(0):
+            self._read()  # both fired: no stale reply left
+        return "token" if reply else "timeout"
+
+    def _arm(self):
+        if not self.enabled or self.off:
+            return False
+        try:
+            if self.conn is None:
+                if time.monotonic() < self.retry_after:
+                    return False
+                self.conn = redis_url.connection(self.url)
+                self.conn.connect()
+                self.pending = False
+            if not self.pending:
+                self.conn.send_command("BLMOVE", self.queue, self.queue, "LEFT", "LEFT", POP_TIMEOUT)
+                self.pending = True
+            return True
+        except (redis.exceptions.RedisError, OSError) as e:
+            self._drop(e)
+            return False
+
+    def _read(self):
+        try:
+            r = self.conn.read_response()
+        except redis.exceptions.ResponseError as e:
+            log.info("Redis refused BLMOVE (%s): jobs pushed without a bell token (the 2012 front) wait up to 1 s",
+                     e)
+            self.off = True
+            self.close()
+            return False
+        except (redis.exceptions.RedisError, OSError) as e:
+            self._drop(e)
+            return False
+        self.pending = False
+        return r is not None  # nil: timed out with <queue> empty
+
+    def _ring(self):
+        try:
+            self.conn.send_packed_command(self.conn.pack_commands([("RPUSH", self.wake, "1"),
+                                                                   ("PEXPIRE", self.wake, 10000)]))
+            self.conn.read_response()
+            self.conn.read_response()
+        except (redis.exceptions.RedisError, OSError) as e:
+            self._drop(e)
+
+    def _drop(self, why):
+        log.debug("queue watch connection lost (%s); the bell alone wakes this lane for now", why)
+        self.close()
+        self.retry_after = time.monotonic() + 1.0
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.disconnect()
+        self.conn = None
+        self.pending = False
 
 
 # ---- heartbeat and reaper ---------------------------------------------------------------------

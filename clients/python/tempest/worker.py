@@ -207,7 +207,7 @@ class _Lane:
         self.conn = redis_url.connection(worker.redis_url)
         if worker_id:
             self.source = ReliableSource(self.conn, worker.queue, worker_id, worker.heartbeat_ttl_ms, worker.stopping,
-                                         lambda n: worker._count("cancelled_jobs", n))
+                                         lambda n: worker._count("cancelled_jobs", n), url=worker.redis_url)
         else:
             self.source = PlainSource(self.conn, worker.queue, worker.stopping)
         self.answers = AnswerPool(worker.answer_password, worker.limits)

@@ -3,10 +3,13 @@ job_id] with only method, url, headers and body in the request) are served, in b
 answered on the respond_to; endpoints that announce nothing must be in answer_allow."""
 
 import json
+import time
+from unittest import mock
 
 from fixtures import ClientCase, FakeEndpoint, job, wait_until
 
 from tempest import Worker
+from tempest.reliable import ReliableSource
 
 
 class OriginalFormatTest(ClientCase):
@@ -49,3 +52,28 @@ class OriginalFormatTest(ClientCase):
         self.redis.client().zadd("tempest:fronts", {ep.address: t[0] * 1000 + 60000})
         self.redis.client().rpush("tempest", job("url", {"method": "GET", "url": "/"}, ep.address, 2))
         self.assertEqual(ep.wait_commands(1)[0][:2], [b"url", b"2"])
+
+
+class BellLessFrontTest(ClientCase):
+    def test_reliable_lane_watches_a_queue_that_gets_no_bell_tokens(self):
+        """A 2012-style producer RPUSHes <queue> and rings no bell: after its first such job
+        (past the 3 s grace) the lane keeps BLMOVE pending and takes the next at once."""
+        self.redis = self.redis_server()
+        ep = FakeEndpoint()
+        self.addCleanup(ep.close)
+        w = Worker(redis=self.redis.url, answer_allow=[ep.address])
+        w.on("url", lambda req: (200, {}, "r"))
+        grace = mock.patch.object(ReliableSource, "BELL_GRACE", 0.0)  # the lane's first 3 s: none here
+        grace.start()
+        self.addCleanup(grace.stop)
+        self.thread_worker(w)
+        c = self.redis.client()
+        wait_until(lambda: c.scard("tempest:workers") == 1, message="the lane registered")
+        c.rpush("tempest", job("url", {"method": "GET", "url": "/1"}, ep.address, 1))
+        ep.wait_commands(1, timeout=3)  # found at the 1 s bell timeout: the watch is enabled
+        wait_until(lambda: any(cl["cmd"] == "blmove" for cl in c.client_list()),
+                   message="the lane back in its wait with BLMOVE pending")
+        pushed = time.monotonic()
+        c.rpush("tempest", job("url", {"method": "GET", "url": "/2"}, ep.address, 2))
+        ep.wait_commands(2, timeout=3)
+        self.assertLess(time.monotonic() - pushed, 0.5, "woken by the watch, not the 1 s poll")
