@@ -107,6 +107,14 @@ class RedisServer:
     def __init__(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="tempest-py-redis-")
+        self._spawn()
+
+    def restart(self):
+        """A fresh, empty server on the same port."""
+        self.process.stop()
+        self._spawn()
+
+    def _spawn(self):
         self.process = Process("redis-server", ["/usr/bin/redis-server", "--port", str(self.port), "--bind", LOOPBACK,
                                                 "--save", "", "--appendonly", "no", "--dir", self.dir])
         wait_until(lambda: self.client().ping(), 10, message="redis-server to answer PING")
@@ -231,6 +239,7 @@ class FakeEndpoint:
         self.sock.listen(16)
         self.address = f"{LOOPBACK}:{self.sock.getsockname()[1]}"
         self.commands = []
+        self.conns = []
         self.cond = threading.Condition()
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -241,7 +250,17 @@ class FakeEndpoint:
                 c, _ = self.sock.accept()
             except OSError:
                 return
+            self.conns.append(c)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def drop_connections(self):
+        """Closes every accepted connection (a front that went away and came back)."""
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns.clear()
 
     def _serve(self, c):
         f = c.makefile("rb")

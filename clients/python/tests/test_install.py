@@ -17,6 +17,11 @@ class InstallTest(ClientCase):
         target = tempfile.mkdtemp(prefix="tempest-py-install-")
         self.addCleanup(shutil.rmtree, target, True)
         env = {k: v for k, v in os.environ.items() if k not in ("TEMPEST_SCRIPTS_DIR", "PYTHONPATH")}
+        # pip builds a local directory in place: leave the tree as it was found
+        for leftover in ("build", "tempest_worker.egg-info"):
+            path = os.path.join(CLIENT_DIR, leftover)
+            if not os.path.exists(path):
+                self.addCleanup(shutil.rmtree, path, True)
         r = subprocess.run([PYTHON, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
                             "--no-index", "--target", target, CLIENT_DIR], env=env, capture_output=True,
                            timeout=120)

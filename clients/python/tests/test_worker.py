@@ -224,3 +224,21 @@ class OtherActionsTest(ClientCase):
         self.assertEqual(cmds[1], [b"fail", b"6", b'{"error":"internal error"}'])
         wait_until(lambda: w.untrusted_jobs == 1, message="the job for an unannounced endpoint dropped")
         wait_until(lambda: w.handled_jobs == 3, message="the job without respond_to handled")
+
+
+class RedisOutageTest(ClientCase):
+    def test_worker_serves_again_after_redis_restarts(self):
+        front = self.front()
+        for mode in ("reliable", "plain"):
+            w = Worker(redis=self.redis.url, mode=mode, heartbeat_ttl=0.6)
+            w.on("url", lambda req: (200, {}, "back"))
+            t = self.thread_worker(w)
+            self.assertEqual(http(front, "GET", "/")[2], b"back")
+            self.redis.restart()
+            self._keep(self.redis.process)
+            # the front and the worker reconnect by themselves (backoff up to 0.5 s)
+            wait_until(lambda: http(front, "GET", "/", timeout=3)[0] == 200, 10, message="served again")
+            if mode == "reliable":
+                wait_workers(self.redis, 1)  # the heartbeat registered the lane again
+            w.stop()
+            t.join(10)
