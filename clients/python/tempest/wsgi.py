@@ -157,13 +157,21 @@ class WsgiHandler:
         headers = {}
         for name, value in state["headers"]:
             key = next((k for k in headers if k.lower() == name.lower()), name)
-            value = value.encode("latin-1").decode("utf-8", "replace") if _high(value) else value
+            value = _from_latin1(value)
             headers.setdefault(key, []).append(value)
         return int(state["status"][:3]), headers, b"".join(chunks)
 
 
-def _high(s):
-    return any(ord(c) > 0x7F for c in s)
+def _from_latin1(value):
+    """A response header value (a latin-1 native string: the bytes to send) as the text the
+    front sends as UTF-8: UTF-8 bytes come out right, other bytes as U+FFFD. A value that is not
+    latin-1 at all (against PEP 3333, but common) is taken as the text it is."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return value
 
 
 def load_app(spec):

@@ -107,6 +107,7 @@ class RedisServer:
     def __init__(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="tempest-py-redis-")
+        self.unix_path = os.path.join(self.dir, "redis.sock")
         self._spawn()
 
     def restart(self):
@@ -116,7 +117,8 @@ class RedisServer:
 
     def _spawn(self):
         self.process = Process("redis-server", ["/usr/bin/redis-server", "--port", str(self.port), "--bind", LOOPBACK,
-                                                "--save", "", "--appendonly", "no", "--dir", self.dir])
+                                                "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                                "--unixsocket", self.unix_path, "--unixsocketperm", "700"])
         wait_until(lambda: self.client().ping(), 10, message="redis-server to answer PING")
 
     @property

@@ -4,6 +4,7 @@ after the ttl; a job not safe to retry is answered 502 by the reaper; high befor
 low; a job past its deadline is dropped unstarted; a cancelled job is dropped unstarted and a
 running handler sees request.cancelled()."""
 
+import json
 import os
 import socket
 import threading
@@ -67,6 +68,25 @@ class RedeliveryTest(ClientCase):
         t.join(10)
         self.assertEqual(out["r"][0], 502)
         self.assertIn(b"not safe to retry", out["r"][2])
+
+    def test_job_that_kills_max_attempts_workers_is_dead_lettered(self):
+        front = self.front("--timeout", "3s")
+        a = self.holder()
+        wait_workers(self.redis, 1)
+        t, out = in_thread(lambda: http(front, "GET", "/hold", timeout=20))
+        c = self.redis.client()
+        wait_until(lambda: c.lindex("held", 0), 5, message="worker A to start the job")
+        a.kill()
+        w = Worker(redis=self.redis.url, heartbeat_ttl=0.6, max_attempts=1)  # its reaper dead-letters
+        w.on("url", lambda req: (200, {}, "must not run"))
+        self.thread_worker(w)
+        record = json.loads(wait_until(lambda: c.lindex("tempest:dead", 0), 5, message="a dead letter"))
+        self.assertEqual((record["queue"], record["priority"], record["attempts"]), ("tempest", "normal", 1))
+        self.assertIn("died 1 times", record["reason"])
+        self.assertEqual(json.loads(record["job"])[1][0]["path"], "/hold")
+        self.assertEqual(c.llen("tempest"), 0)
+        t.join(10)
+        self.assertEqual(out["r"][0], 504, "nobody answers a dead letter")
 
     def test_clean_stop_says_goodbye(self):
         self.front()

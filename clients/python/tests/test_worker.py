@@ -242,3 +242,33 @@ class RedisOutageTest(ClientCase):
                 wait_workers(self.redis, 1)  # the heartbeat registered the lane again
             w.stop()
             t.join(10)
+
+
+class RedisUrlTest(ClientCase):
+    def test_parse(self):
+        from tempest.redis_url import parse_redis_url
+        self.assertEqual(parse_redis_url("redis://127.0.0.1:6390/3"), {"host": "127.0.0.1", "port": 6390, "db": 3})
+        self.assertEqual(parse_redis_url("redis://:p%40ss@h"), {"host": "h", "port": 6379, "db": 0, "password": "p@ss"})
+        self.assertEqual(parse_redis_url("redis://u:p@h:1/0")["username"], "u")
+        self.assertEqual(parse_redis_url("unix:/tmp/r.sock?db=2"), {"unix_socket_path": "/tmp/r.sock", "db": 2})
+        for bad in ("http://x", "redis://h/x", "unix:", "redis://h:99999"):
+            with self.assertRaises(ValueError, msg=bad):
+                parse_redis_url(bad)
+
+    def test_worker_on_a_unix_socket(self):
+        front = self.front()
+        for mode in ("reliable", "plain"):
+            w = Worker(redis=f"unix:{self.redis.unix_path}?db=0", mode=mode)
+            w.on("url", lambda req: (200, {}, "unix"))
+            t = self.thread_worker(w)
+            self.assertEqual(http(front, "GET", "/")[2], b"unix")
+            self.assertEqual(w.publish("u", "x")[:1].isdigit(), True)
+            w.stop()
+            t.join(10)
+
+    def test_module_worker_command_line(self):
+        front = self.front()
+        p = self.spawn("tempest.worker", [PYTHON, "-m", "tempest.worker", "--redis", self.redis.url, "--text", "module"],
+                       {"PYTHONPATH": CLIENT_DIR})
+        self.assertEqual(http(front, "GET", "/")[2], b"module")
+        self.assertEqual(p.stop(), 0)
