@@ -259,10 +259,9 @@ class AnswerPool:
                 if ep.sock is None or not ep.pending:
                     continue
                 ep.write_some()
-                if ep.sock is None:
-                    continue
-                ep._take_replies()
-                if not ep.pending:
+                if ep.sock is not None:
+                    ep.read_some()  # without waiting: replies that came after an earlier wait
+                if ep.sock is None or not ep.pending:
                     continue
                 limit = now + self.limits.timeout if final else ep.wait_until()
                 if limit <= now and not final:

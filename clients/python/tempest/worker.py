@@ -125,7 +125,7 @@ class Worker:
         def register(f):
             try:
                 params = [p for p in inspect.signature(f).parameters.values()
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
                 wants_answer = len(params) >= 2
             except (TypeError, ValueError):
                 wants_answer = False

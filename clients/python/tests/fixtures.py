@@ -235,7 +235,8 @@ class FakeEndpoint:
     """A RESP server that records every command and replies +OK: the answer endpoint of a
     2012-style front (the tests push its jobs themselves)."""
 
-    def __init__(self):
+    def __init__(self, reply_delay=0.0):
+        self.reply_delay = reply_delay  # seconds before each +OK (a slow front)
         self.sock = socket.socket()
         self.sock.bind((LOOPBACK, 0))
         self.sock.listen(16)
@@ -275,6 +276,8 @@ class FakeEndpoint:
                 for _ in range(int(line[1:])):
                     n = int(f.readline()[1:])
                     parts.append(f.read(n + 2)[:-2])
+                if self.reply_delay:
+                    time.sleep(self.reply_delay)
                 c.sendall(b"+OK\r\n")
                 with self.cond:
                     self.commands.append(parts)

@@ -96,3 +96,17 @@ class AnswerPoolTest(ClientCase):
         pool.send("not an address", "url", 2, b"[200,{}]")
         pool.collect(final=True)
         self.assertEqual(pool.dropped, 2)
+
+    def test_slow_endpoint_replies_are_read_by_a_later_batch(self):
+        slow = FakeEndpoint(reply_delay=0.3)
+        self.addCleanup(slow.close)
+        pool = AnswerPool(limits=Limits(timeout=2.0, reply_wait=0.05))
+        self.addCleanup(pool.close)
+        pool.send(slow.address, "url", 1, b"[200,{}]")
+        started = time.monotonic()
+        pool.collect()
+        self.assertLess(time.monotonic() - started, 0.25, "gave up waiting after reply_wait")
+        self.assertEqual(pool.pending(), 1)
+        slow.wait_commands(1)
+        wait_until(lambda: (pool.collect(), pool.pending() == 0)[1], 3, message="the late reply read")
+        self.assertEqual(pool.dropped, 0)
