@@ -10,9 +10,9 @@ import argparse
 import os
 import sys
 
-try:
-    import tempest  # noqa: F401 - installed (pip), or on PYTHONPATH
-except ImportError:  # straight from the tree: clients/python/tempest
+import importlib.util
+
+if importlib.util.find_spec("tempest") is None:  # not installed: straight from the tree (clients/python)
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tempest.worker import add_arguments, worker_from_args  # noqa: E402

@@ -13,10 +13,10 @@ import os
 import socket
 import threading
 
-from fixtures import REPO_DIR, ClientCase, http, wait_until, wait_workers
+from fixtures import REPO_DIR, ClientCase, http, wait_workers
 
 from tempest import Worker
-from tempest.codec import Job, Request, decode_job
+from tempest.codec import Request, decode_job
 
 VECTORS = os.path.join(REPO_DIR, "tests", "protocol")
 

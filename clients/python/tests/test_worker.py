@@ -2,10 +2,7 @@
 what it may answer (status, headers, binary/unicode/empty bodies), the answer object, errors,
 plain mode and concurrency."""
 
-import base64
-import json
 import os
-import socket
 import threading
 import time
 
@@ -50,7 +47,7 @@ class HandlerTest(ClientCase):
 
     def test_request_fields(self):
         @self.worker.on("url")
-        def h(req):
+        def handler(req):
             self.seen.append(req)
             return 200, {}, "ok"
         self.start()
@@ -74,7 +71,7 @@ class HandlerTest(ClientCase):
 
     def test_status_headers_and_bodies(self):
         @self.worker.on("url")
-        def h(req):
+        def handler(req):
             p = req.path
             if p == "/binary":
                 return 201, {"Content-Type": "application/octet-stream"}, b"\x00\xff\xfe\x80"
@@ -124,7 +121,7 @@ class HandlerTest(ClientCase):
 
     def test_answer_object_exception_and_no_handler(self):
         @self.worker.on("url")
-        def h(req, answer):
+        def handler(req, answer):
             if req.path == "/boom":
                 raise RuntimeError("boom")
             if req.path == "/late-boom":
