@@ -269,3 +269,20 @@ class RedisUrlTest(ClientCase):
                        {"PYTHONPATH": CLIENT_DIR})
         self.assertEqual(http(front, "GET", "/")[2], b"module")
         self.assertEqual(p.stop(), 0)
+
+
+class AnswerPasswordTest(ClientCase):
+    def test_auth_on_the_answer_endpoint(self):
+        front = self.front("--answer-password", "s3cret", "--timeout", "1s")
+        w = Worker(redis=self.redis.url, answer_password="wrong")
+        w.on("url", lambda req: (200, {}, "authed"))
+        t = self.thread_worker(w)
+        self.assertEqual(http(front, "GET", "/")[0], 504, "a wrong password: the answer is refused")
+        w.stop()
+        t.join(10)
+        os.environ["TEMPEST_ANSWER_PASSWORD"] = "s3cret"
+        self.addCleanup(os.environ.pop, "TEMPEST_ANSWER_PASSWORD", None)
+        w = Worker(redis=self.redis.url)  # the password from the environment
+        w.on("url", lambda req: (200, {}, "authed"))
+        self.thread_worker(w)
+        self.assertEqual(http(front, "GET", "/")[::2], (200, b"authed"))
