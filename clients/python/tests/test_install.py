@@ -51,3 +51,29 @@ class InstallTest(ClientCase):
         wait_workers(self.redis, 1, timeout=10)
         self.assertEqual(http(front, "GET", "/")[::2], (200, b"Hello world!"))
         self.assertEqual(p.stop(), 0)
+
+    def test_pip_install_into_a_virtualenv_then_run_the_wsgi_script(self):
+        """The issue's command, `pip install --no-build-isolation ./clients/python`, in a venv that
+        sees Debian's packages (redis is then already satisfied); its tempest-wsgi script serves."""
+        venv = tempfile.mkdtemp(prefix="tempest-py-venv-")
+        self.addCleanup(shutil.rmtree, venv, True)
+        for leftover in ("build", "tempest_worker.egg-info"):
+            path = os.path.join(CLIENT_DIR, leftover)
+            if not os.path.exists(path):
+                self.addCleanup(shutil.rmtree, path, True)
+        env = {k: v for k, v in os.environ.items() if k not in ("TEMPEST_SCRIPTS_DIR", "PYTHONPATH")}
+        subprocess.run([PYTHON, "-m", "venv", "--system-site-packages", "--without-pip", venv], check=True,
+                       timeout=60, env=env)
+        python = os.path.join(venv, "bin", "python")
+        r = subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-index", CLIENT_DIR],
+                           env=env, capture_output=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr.decode())
+        where = subprocess.run([python, "-c", "import tempest.scripts as s; print(s.scripts_dir())"], env=env,
+                               cwd=venv, capture_output=True, timeout=30, check=True).stdout.decode().strip()
+        self.assertTrue(where.startswith(venv), where)
+        front = self.front("--queue", "web")
+        p = self.spawn("tempest-wsgi", [os.path.join(venv, "bin", "tempest-wsgi"), "flask_app:app", "--queue", "web",
+                                        "--redis", self.redis.url], cwd=os.path.dirname(os.path.abspath(__file__)))
+        wait_workers(self.redis, 1, timeout=10)
+        self.assertEqual(http(front, "GET", "/")[::2], (200, b"hello from flask"))
+        self.assertEqual(p.stop(), 0)
