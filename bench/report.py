@@ -39,6 +39,9 @@ P99_VS_NGINX_TARGET = 1.5     # Tempest's p99 / nginx's p99 at P99_TARGET_CONNS
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
+CLIENTS_CONNS = 100  # bench/run's CLIENTS_CONNS
+
+
 def _time_ms(text):
     m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
     if not m:
@@ -192,6 +195,63 @@ def _print_cpu_table(runs, tck):
               ", ".join("%s %.1f" % p for p in parts), total))
 
 
+def _print_client_tables(rows, skipped, meta):
+    """The workers-by-language table (w-* targets; ratio to the C++ reliable worker, w-cpp) and the
+    gateways table (g-<app>-direct against g-<app>-gateway). Returns both as JSON-able lists."""
+    def cpu_of(r, names):
+        cpu = r.get("cpu_us_per_request") or {}
+        return sum(v for k, v in cpu.items() if k not in names)
+    langs = [r for r in rows if r["target"].startswith("w-")]
+    ref = next((r for r in langs if r["target"] == "w-cpp" and r["ok"] and r["rps"]), None)
+    lang_out = []
+    print()
+    print("Workers by language: one worker process behind the front, wrk -c %d unless said, %s each "
+          "(vs the C++ reliable worker; worker CPU us per request)" % (CLIENTS_CONNS, meta.get("clients_duration", "5s")))
+    print("  %-34s %8s %9s %9s %7s %7s %9s" % ("worker", "req/s", "p50", "p99", "errors", "vs c++", "cpu us"))
+    for r in langs:
+        ratio = r["rps"] / ref["rps"] if (ref and r["ok"] and r["rps"]) else None
+        worker_cpu = cpu_of(r, ("tempest", "redis-server"))
+        print("  %-34s %8s %9s %9s %7s %7s %9s" % (
+            r["label"].replace("worker: ", ""), "%.0f" % r["rps"] if r["rps"] else "-", _fmt_ms(r["p50_ms"]),
+            _fmt_ms(r["p99_ms"]), r["error_total"] if r["ok"] else "failed",
+            "%.2f" % ratio if ratio is not None else "-", "%.1f" % worker_cpu if worker_cpu else "-"))
+        lang_out.append({"target": r["target"], "label": r["label"], "rps": r["rps"], "p50_ms": r["p50_ms"],
+                         "p99_ms": r["p99_ms"], "errors": r["error_total"], "ratio_vs_cpp": ratio,
+                         "worker_cpu_us_per_request": worker_cpu or None})
+    for sk in skipped:
+        if sk["target"].startswith("w-"):
+            print("  %-34s %s" % (sk["label"].replace("worker: ", ""), sk["problem"]))
+            lang_out.append({"target": sk["target"], "label": sk["label"], "problem": sk["problem"]})
+    by_target = {r["target"]: r for r in rows}
+    skipped_by_target = {sk["target"]: sk for sk in skipped}
+    apps = []
+    for t in [r["target"] for r in rows] + [sk["target"] for sk in skipped]:
+        if t.startswith("g-"):
+            app = t.rsplit("-", 1)[0]
+            if app not in apps:
+                apps.append(app)
+    gw_out = []
+    if apps:
+        print()
+        print("Gateways: the same app under its usual server, directly, and as a worker behind the front (-c %d)"
+              % CLIENTS_CONNS)
+        print("  %-30s %9s %9s %9s %9s %9s" % ("app", "direct", "p99", "gateway", "p99", "ratio"))
+        for app in apps:
+            d, g = by_target.get(app + "-direct"), by_target.get(app + "-gateway")
+            label = (d or g or {}).get("label") or (skipped_by_target.get(app + "-direct") or {}).get("label", app)
+            label = label.replace(", directly", "")
+            def col(r, key):
+                if not r:
+                    return "skipped"
+                return ("%.0f" % r["rps"] if key == "rps" else _fmt_ms(r["p99_ms"])) if r["ok"] and r["rps"] else "failed"
+            ratio = g["rps"] / d["rps"] if (d and g and d["ok"] and g["ok"] and d["rps"] and g["rps"]) else None
+            print("  %-30s %9s %9s %9s %9s %9s" % (label, col(d, "rps"), col(d, "p99"), col(g, "rps"), col(g, "p99"),
+                                                   "%.2f" % ratio if ratio is not None else "-"))
+            gw_out.append({"app": app, "label": label, "direct_rps": d["rps"] if d else None,
+                           "gateway_rps": g["rps"] if g else None, "gateway_vs_direct": ratio})
+    return lang_out, gw_out
+
+
 def _sse_row(parts):
     """One SSE run (or skipped count) from the manifest."""
     kind, n, rest = parts
@@ -263,7 +323,7 @@ def main():
     manifest, out_json = sys.argv[1], sys.argv[2]
     history_json = sys.argv[3] if len(sys.argv) > 3 else None
 
-    runs, meta, sse, cpu = [], {}, [], {}
+    runs, meta, sse, cpu, skipped = [], {}, [], {}, []
     with open(manifest) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
@@ -286,6 +346,8 @@ def main():
                 cpu[(target, int(conns))][name] += int(ticks)
             elif parts[0] == "meta" and len(parts) == 3:
                 meta[parts[1]] = parts[2]
+            elif parts[0] == "skip" and len(parts) == 4:
+                skipped.append({"target": parts[1], "label": parts[2], "problem": parts[3]})
 
     runs = _median_runs(runs)
     nginx_rps = {r["conns"]: r["rps"] for r in runs if r["target"] == "nginx" and r["rps"]}
@@ -299,6 +361,10 @@ def main():
         total = r.get("requests_all") or r.get("requests")
         r["cpu_us_per_request"] = ({name: round(t * 1e6 / tck / total, 2) for name, t in ticks.items()}
                                    if ticks and total else None)
+
+    # Rows of the workers-by-language part (w-*) and of the gateways (g-*) have tables of their own.
+    client_runs = [r for r in runs if r["target"].startswith(("w-", "g-"))]
+    runs = [r for r in runs if not r["target"].startswith(("w-", "g-"))]
 
     # ---- table -----------------------------------------------------------
     if runs:
@@ -333,6 +399,11 @@ def main():
     # ---- Server-Sent Events ------------------------------------------------
     if sse or meta.get("sse_problem"):
         _print_sse_table(sse, meta)
+
+    # ---- workers by language, gateways ------------------------------------
+    languages = gateways = None
+    if client_runs or skipped:
+        languages, gateways = _print_client_tables(client_runs, skipped, meta)
 
     # ---- targets ----------------------------------------------------------
     checks = []
@@ -421,6 +492,8 @@ def main():
         ],
         "idle_connections": idle,
         "sse": sse,
+        "languages": languages,
+        "gateways": gateways,
         "targets": checks,
         "failure": meta.get("failure"),
     }

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   tempest::worker worker(options);
   worker.on_request([](const tempest::request&, tempest::response& res) {
     res.set_header("Content-Type", "text/plain");
+    res.set_header("X-Worker", "c++");  // which language answered, in a mixed fleet (examples/angel.toml)
     res.body = "Hello world!";
   });
   return worker.run();

@@ -440,14 +440,16 @@ cwd = "{self.dir}"
 
 class ReadmeAngelTest(TempestCase):
     """Issue 7 item 18: the README's `tempest angel --config examples/angel.toml`, with no Redis
-    anywhere: the angel starts an embedded Redis and gives it to the front and the workers."""
+    anywhere: the angel starts an embedded Redis and gives it to the front and the workers; and
+    (issue 9) its fleet mixes C++, Python, Node.js, Ruby and shell workers on one queue."""
 
     def test_the_readme_command_serves_with_no_redis_configured(self):
         with open(os.path.join(REPO_DIR, "examples", "angel.toml")) as f:
             text = f.read()
         port = free_port()
         self.assertIn("127.0.0.1:8080", text)
-        text = text.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace('"build/', f'"{BUILD_DIR}/')
+        text = (text.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace('"build/', f'"{BUILD_DIR}/')
+                .replace('"clients/', f'"{REPO_DIR}/clients/').replace('"examples/', f'"{REPO_DIR}/examples/'))
         directory = tempfile.mkdtemp(prefix="readme-angel-")
         self.addCleanup(shutil.rmtree, directory, True)
         path = os.path.join(directory, "angel.toml")
@@ -463,6 +465,16 @@ class ReadmeAngelTest(TempestCase):
                           timeout=3)
             return result.stdout == b"200"
         wait_until(served, 30.0, 0.2, message="a curl getting 200 through the angel's programs")
+        # The mixed fleet: a worker in each of five languages takes jobs from the one queue.
+        seen = set()
+        def every_language_answered():
+            result = curl("-s", "-D", "-", "-o", "/dev/null", f"http://127.0.0.1:{port}/", timeout=3)
+            for line in result.stdout.decode("latin-1").splitlines():
+                if line.lower().startswith("x-worker:"):
+                    seen.add(line.split(":", 1)[1].strip())
+            return {"c++", "python", "node", "ruby", "shell"} <= seen
+        wait_until(every_language_answered, 60.0, 0.05,
+                   message=f"an answer from each language of examples/angel.toml (seen {seen})")
         match = re.search(r"started the embedded Redis at redis://127\.0\.0\.1:(\d+)/0 \(pid (\d+)\)",
                           angel.log())
         self.assertTrue(match, angel.log())
