@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The smallest Python Tempest worker: answers "Hello world!" to every HTTP request.
+"""The smallest Python Tempest worker: answers "Hello world!" to every HTTP request (with
+`X-Worker: python`, so that a mixed fleet on one queue shows who answered).
 
     python3 clients/python/examples/hello.py --redis redis://127.0.0.1:6379/0 --queue tempest
 
@@ -24,7 +25,8 @@ def main():
 
     @worker.on("url")
     def hello(req):
-        return 200, {"Content-Type": "text/plain"}, "Hello world!"
+        # X-Worker: which language answered, in a mixed fleet (examples/angel.toml)
+        return 200, {"Content-Type": "text/plain", "X-Worker": "python"}, "Hello world!"
 
     return worker.run()
 

@@ -23,6 +23,7 @@ class HelloTest(ClientCase):
             status, headers, body = http(front, "GET", "/")
             self.assertEqual((status, body), (200, b"Hello world!"))
             self.assertEqual(header(headers, "content-type"), ["text/plain"])
+            self.assertEqual(header(headers, "x-worker"), ["python"])
             self.assertEqual(p.stop(), 0)
             self.assertEqual(self.redis.client().scard("tempest:workers"), 0, "goodbye unregisters the lanes")
 
