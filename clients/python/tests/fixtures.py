@@ -14,6 +14,7 @@ stopped by the case's cleanups (and killed at exit as a safety net).
 import atexit
 import http.client as http_client
 import json
+import logging
 import os
 import select
 import socket
@@ -310,6 +311,15 @@ class ClientCase(unittest.TestCase):
         # redis-py clients made for one assertion are closed by the garbage collector
         warnings.simplefilter("ignore", ResourceWarning)
         self._processes = []
+        # the log lines of workers run in the test's threads: shown only when the test fails
+        self._log_lines = []
+        handler = logging.Handler()
+        handler.emit = lambda record: self._log_lines.append(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s").format(record))
+        logger = logging.getLogger("tempest")
+        logger.addHandler(handler)
+        logger.propagate = False
+        self.addCleanup(logger.removeHandler, handler)
 
     def redis_server(self):
         r = RedisServer()
@@ -357,6 +367,8 @@ class ClientCase(unittest.TestCase):
                 log = p.log().strip()
                 if log:
                     sys.stderr.write(f"\n--- {p.name} stderr ---\n{log[-4000:]}\n")
+            if self._log_lines:
+                sys.stderr.write("\n--- tempest log (in-process workers) ---\n" + "\n".join(self._log_lines[-100:]) + "\n")
         return out
 
 

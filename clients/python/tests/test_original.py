@@ -69,11 +69,18 @@ class BellLessFrontTest(ClientCase):
         self.thread_worker(w)
         c = self.redis.client()
         wait_until(lambda: c.scard("tempest:workers") == 1, message="the lane registered")
-        c.rpush("tempest", job("url", {"method": "GET", "url": "/1"}, ep.address, 1))
-        ep.wait_commands(1, timeout=3)  # found at the 1 s bell timeout: the watch is enabled
-        wait_until(lambda: any(cl["cmd"] == "blmove" for cl in c.client_list()),
-                   message="the lane back in its wait with BLMOVE pending")
+        sent = [0]
+
+        def watching():
+            # A job found at the end of a bell wait that timed out enables the watch; one pushed
+            # just when the lane takes again is taken without a wait, so push until it is on.
+            sent[0] += 1
+            c.rpush("tempest", job("url", {"method": "GET", "url": "/w"}, ep.address, sent[0]))
+            ep.wait_commands(sent[0], timeout=3)
+            return wait_until(lambda: any(cl["cmd"] == "blmove" and "b" in cl["flags"] for cl in c.client_list()),
+                              1.5, message="BLMOVE blocked")
+        wait_until(watching, 15, interval=0, message="the lane to watch the queue")
         pushed = time.monotonic()
-        c.rpush("tempest", job("url", {"method": "GET", "url": "/2"}, ep.address, 2))
-        ep.wait_commands(2, timeout=3)
+        c.rpush("tempest", job("url", {"method": "GET", "url": "/last"}, ep.address, 0))
+        ep.wait_commands(sent[0] + 1, timeout=3)
         self.assertLess(time.monotonic() - pushed, 0.7, "woken by the watch, not the 1 s poll")
