@@ -154,7 +154,7 @@ struct answer_connection {
   }
 
   // A connection that sent something we do not know may be a browser's POST body, or any other
-  // protocol: from now on a line not starting with '*' is a protocol error (protocol.md 3.5).
+  // protocol: from now on a line not starting with '*' is a protocol error (protocol.md 3.6).
   void no_more_inline() {
     if (!reader.limits().accept_inline) return;
     resp_limits l = reader.limits();

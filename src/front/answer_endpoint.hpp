@@ -4,7 +4,7 @@
 //   AUTH [user] <password>, PING [msg], ECHO msg, INFO [section], QUIT, SELECT n, CLIENT ...
 // Replies to pipelined commands are gathered and written once per read.
 //
-// Rules (docs/protocol.md 3.3-3.5), all enforced before a byte is stored or a command runs:
+// Rules (docs/protocol.md 3.3-3.6), all enforced before a byte is stored or a command runs:
 //   - Every declared length is bounded first (core/resp.hpp): more than --answer-max-args items
 //     in a command, a malformed header, or (before AUTH) a message over --answer-auth-max-size
 //     gets "-ERR Protocol error: ..." and the connection closes. Nothing a client sends costs
