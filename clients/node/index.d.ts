@@ -115,6 +115,8 @@ export interface WorkerStats {
   failed: number;
   /** Answers dropped because their endpoint was down or hung. */
   droppedAnswers: number;
+  /** Answers the front replied an error to (-ERR invalid answer, unknown job, -NOAUTH ...). */
+  refusedAnswers: number;
 }
 
 export interface PublishOptions {

@@ -103,7 +103,7 @@ export class Worker extends EventEmitter {
     if (o.mode === 'reliable') for (const s of ['take', 'reap', 'goodbye']) loadScript(s);  // the files must be there
     this.options = o;
     this.handlers = new Map();
-    this.stats = { handled: 0, expired: 0, untrusted: 0, cancelled: 0, failed: 0, droppedAnswers: 0 };
+    this.stats = { handled: 0, expired: 0, untrusted: 0, cancelled: 0, failed: 0, droppedAnswers: 0, refusedAnswers: 0 };
     this.stopping = false;
     this.state = 'new';        // new -> running -> stopping -> stopped
     this.outstanding = new Set();  // answer replies not read yet
@@ -361,7 +361,10 @@ export class Worker extends EventEmitter {
   #send(lane, job, json) {
     if (!job.respondTo) return null;
     const p = this.answers.get(job.respondTo).send(job.action, String(job.id), json).then((reply) => {
-      if (reply !== null && reply !== 'OK') lane.log('warn', `[j${job.id}] the front answered: ${reply}`);
+      if (reply !== null && reply !== 'OK') {
+        ++this.stats.refusedAnswers;
+        lane.log('warn', `[j${job.id}] the front answered: ${reply}`);
+      }
       this.outstanding.delete(p);
       return reply;
     });

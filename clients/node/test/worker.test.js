@@ -184,8 +184,7 @@ describe('worker', () => {
       const ac = new AbortController();
       const gone = request(stack.front.http, '/gone', { signal: ac.signal }).catch(() => 'aborted');
       await waitFor(async () => (await stack.redis.client.llen('tempest')) === 1, 'the /gone job queued');
-      await sleep(100);  // the front watches a waiting request's connection after 50 ms
-      ac.abort();
+      ac.abort();  // the front's watch of a waiting request (after 50 ms) sees the closed client
       assert.equal(await gone, 'aborted');
       await waitFor(async () => (await stack.redis.client.exists('tempest:cancelled')) === 1, 'the cancellation mark');
       assert.equal((await busy).body.toString(), 'busy');
@@ -196,7 +195,6 @@ describe('worker', () => {
       const ac2 = new AbortController();
       const watched = request(stack.front.http, '/watch', { signal: ac2.signal }).catch(() => 'aborted');
       await waitFor(() => calls.includes('/watch'), 'the watch job to start');
-      await sleep(150);
       ac2.abort();
       await watched;
       await waitFor(() => sawCancel !== null, 'the handler to end');
@@ -269,10 +267,19 @@ describe('worker', () => {
   it('sends AUTH to a front with --answer-password', async () => {
     const front = await startFront(stack.redisUrl, ['--queue', 'pw', '--answer-password', 's3cret']);
     try {
-      await withWorker({ queue: 'pw', answerPassword: 's3cret' }, (w) => w.on('url', () => 'authenticated'), async () => {
+      await withWorker({ queue: 'pw', answerPassword: 's3cret' }, (w) => w.on('url', () => 'authenticated'), async (w) => {
         const r = await request(front.http, '/');
         assert.equal(r.status, 200);
         assert.equal(r.body.toString(), 'authenticated');
+        assert.equal(w.stats.refusedAnswers, 0);
+      });
+      // A wrong password: the front refuses the answer (-NOAUTH), the worker counts it.
+      await withWorker({ queue: 'pw', answerPassword: 'wrong', logLevel: 'off' }, (w) => w.on('url', () => 'never seen'), async (w) => {
+        const ac = new AbortController();
+        const r = request(front.http, '/', { signal: ac.signal }).catch(() => 'aborted');
+        await waitFor(() => w.stats.refusedAnswers === 1, 'the refused answer');
+        ac.abort();
+        assert.equal(await r, 'aborted');
       });
     } finally {
       front.stop();
