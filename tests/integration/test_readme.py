@@ -19,10 +19,10 @@ README = os.path.join(REPO_DIR, "README.md")
 
 
 def readme_python_snippet():
-    """The ```python block of the README's "A worker in Python" section."""
+    """The ```python block of the README's "A worker in Python by hand" section."""
     with open(README) as f:
         text = f.read()
-    section = text.split("## A worker in Python", 1)[1]
+    section = text.split("## A worker in Python by hand", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match, "no python block in the README's Python worker section"
     return match.group(1)
