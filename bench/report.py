@@ -39,9 +39,6 @@ P99_VS_NGINX_TARGET = 1.5     # Tempest's p99 / nginx's p99 at P99_TARGET_CONNS
 _TIME_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
-CLIENTS_CONNS = 100  # bench/run's CLIENTS_CONNS
-
-
 def _time_ms(text):
     m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
     if not m:
@@ -205,8 +202,9 @@ def _print_client_tables(rows, skipped, meta):
     ref = next((r for r in langs if r["target"] == "w-cpp" and r["ok"] and r["rps"]), None)
     lang_out = []
     print()
-    print("Workers by language: one worker process behind the front, wrk -c %d unless said, %s each "
-          "(vs the C++ reliable worker; worker CPU us per request)" % (CLIENTS_CONNS, meta.get("clients_duration", "5s")))
+    conns = meta.get("clients_conns", "?")
+    print("Workers by language: one worker process behind the front, wrk -c %s unless said, %s each "
+          "(vs the C++ reliable worker; worker CPU us per request)" % (conns, meta.get("clients_duration", "?")))
     print("  %-34s %8s %9s %9s %7s %7s %9s" % ("worker", "req/s", "p50", "p99", "errors", "vs c++", "cpu us"))
     for r in langs:
         ratio = r["rps"] / ref["rps"] if (ref and r["ok"] and r["rps"]) else None
@@ -233,8 +231,8 @@ def _print_client_tables(rows, skipped, meta):
     gw_out = []
     if apps:
         print()
-        print("Gateways: the same app under its usual server, directly, and as a worker behind the front (-c %d)"
-              % CLIENTS_CONNS)
+        print("Gateways: the same app under its usual server, directly, and as a worker behind the front (-c %s)"
+              % conns)
         print("  %-30s %9s %9s %9s %9s %9s" % ("app", "direct", "p99", "gateway", "p99", "ratio"))
         for app in apps:
             d, g = by_target.get(app + "-direct"), by_target.get(app + "-gateway")

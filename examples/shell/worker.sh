@@ -90,11 +90,9 @@ while [ $stopping -eq 0 ]; do
   host=${respond_to%:*}; port=${respond_to##*:}
   host=${host#[}; host=${host%]}
   answer="[200, {\"Content-Type\": \"text/plain; charset=utf-8\", \"X-Worker\": \"shell\"}, \"Hello world!\"]"
-  if [ -n "${TEMPEST_ANSWER_PASSWORD:-}" ]; then
-    reply=$(REDISCLI_AUTH=$TEMPEST_ANSWER_PASSWORD timeout 5 redis-cli -h "$host" -p "$port" url "$id" "$answer" 2>/dev/null)
-  else
-    reply=$(timeout 5 redis-cli -h "$host" -p "$port" url "$id" "$answer" 2>/dev/null)
-  fi
+  # (REDISCLI_AUTH only when a password is set: an empty one would still send AUTH.)
+  reply=$(env ${TEMPEST_ANSWER_PASSWORD:+REDISCLI_AUTH="$TEMPEST_ANSWER_PASSWORD"} \
+    timeout 5 redis-cli -h "$host" -p "$port" url "$id" "$answer" 2>/dev/null)
   [ "$reply" = OK ] || echo "worker.sh: job $id: $respond_to replied: ${reply:-nothing (unreachable?)}" >&2
   [ $once -eq 0 ] || break
 done

@@ -45,11 +45,11 @@ class reliable_source final : public job_source {
   void next(std::vector<std::string_view>& batch, int count) override {
     batch.clear();
     replies_.clear();
-    count_text_ = std::to_string(count);
-    if (!take_once(batch) || !batch.empty() || s_.stopping()) return;
+    const std::string count_text = std::to_string(count);
+    if (!take_once(batch, count_text) || !batch.empty() || s_.stopping()) return;
     // Until a bell token, a job on <queue> without one (a front that rings no bell), or 1 s.
     auto woke = watch_.wait(redis_);
-    if (s_.stopping() || !take_once(batch)) return;
+    if (s_.stopping() || !take_once(batch, count_text)) return;
     // No token, yet jobs: a front that rings no bell. Not in the lane's first seconds: a Tempest
     // front notices a new reliable worker within a second (job_dispatch's SCARD check) and
     // pushes no token before that, so a lane that joins a queue served by plain workers only
@@ -82,7 +82,7 @@ class reliable_source final : public job_source {
  private:
   // One take: its EVALSHA goes out before the replies of the LREMs written meanwhile are read.
   // false when the script is to be loaded again (NOSCRIPT after a SCRIPT FLUSH).
-  bool take_once(std::vector<std::string_view>& batch) {
+  bool take_once(std::vector<std::string_view>& batch, std::string_view count) {
     try {
       redis_.load(take_);
     } catch (const redis::io_error&) {
@@ -92,7 +92,7 @@ class reliable_source final : public job_source {
     }
     const std::array<std::string_view, 7> keys{lists_[0], lists_[1], lists_[2], processing_, heartbeat_key_,
                                                queue_keys::workers, bell_};
-    const std::array<std::string_view, 4> argv{count_text_, ttl_text_, id_, s_.queue};
+    const std::array<std::string_view, 4> argv{count, ttl_text_, id_, s_.queue};
     redis_.append(take_, keys, argv);
     redis_.append({"LRANGE", processing_, "1", "-1"});  // the jobs after the header
     redis_.append({"EXISTS", queue_keys::cancelled});
@@ -160,7 +160,6 @@ class reliable_source final : public job_source {
   const std::string heartbeat_key_;         // tempest:worker:<id>
   const std::string bell_;                  // <queue>:bell
   const std::string ttl_text_;              // --heartbeat-ttl in ms
-  std::string count_text_;                  // the current take's count
   redis::script take_;                      // take.lua (its sha once loaded)
   queue_watch watch_;                       // the wait when no job is there
   int pending_replies_ = 0;                 // LREMs written, replies not read yet

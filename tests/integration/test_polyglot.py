@@ -7,13 +7,13 @@ import shutil
 import threading
 import unittest
 
-from support.harness import (BUILD_DIR, HttpConnection, TempestCase, _Process, wait_until)
+from support.harness import (BUILD_DIR, REPO_DIR as ROOT, HttpConnection, TempestCase, _Process,
+                             wait_until)
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 REQUESTS = 10_000
 CLIENTS = 8  # keep-alive connections sending them
 
-# name -> (X-Worker value, argv before --redis/--queue); each takes --redis URL --queue NAME.
+# X-Worker value -> argv of that language's hello worker (--redis URL --queue NAME appended).
 WORKERS = {
     "c++": [os.path.join(BUILD_DIR, "examples", "hello_worker")],
     "python": ["/usr/bin/python3", os.path.join(ROOT, "clients", "python", "examples", "hello.py")],
@@ -31,8 +31,6 @@ class PolyglotTest(TempestCase):
             proc = _Process(f"worker-{name}", [*argv, "--redis", redis.url + "/0", "--queue", "tempest"])
             self.addCleanup(proc.kill)
             self._processes.append(proc)
-        # Every worker answers (a request per worker kind would not prove it: wait until each
-        # has a live registration or a blocked pop, by asking until each one answered once).
         counts, errors, lock = {}, [], threading.Lock()
 
         def client(n):
@@ -54,7 +52,10 @@ class PolyglotTest(TempestCase):
         def all_answered():
             client(20)
             return set(WORKERS) <= set(counts)
-        wait_until(all_answered, 30, interval=0.1, message=f"every worker to answer (so far {counts})")
+        try:
+            wait_until(all_answered, 30, interval=0.1, message="every worker to answer")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; answered so far: {counts}") from None
         warm = dict(counts)
         counts.clear()
         threads = [threading.Thread(target=client, args=(REQUESTS // CLIENTS,)) for _ in range(CLIENTS)]

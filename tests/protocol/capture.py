@@ -9,11 +9,9 @@ front pushed or answered. Review the diff (git diff tests/protocol/) before comm
 vectors are the contract every client tests against, and tests/integration/test_protocol_vectors.py
 checks that the front still matches them.
 """
-import json
-import os
 import sys
 
-from support.harness import FakeWorker, Front, RedisServer, http_raw
+from support.harness import FakeWorker, Front, RedisServer
 from protocol import vectors
 
 

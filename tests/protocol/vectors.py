@@ -13,9 +13,15 @@ from support.harness import HttpConnection
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The fields of a job that change with every run, and the placeholders the files hold instead.
-PLACEHOLDERS = {"respond_to": "127.0.0.1:7001", "job_id": 1,
-                "remote_addr": "127.0.0.1:40000", "deadline": 4102444800000}
+
+
+def _placeholders():
+    """The fields of a job that change with every run, and what requests.json holds instead."""
+    with open(os.path.join(HERE, "requests.json"), encoding="utf-8") as f:
+        return json.load(f)["placeholders"]
+
+
+PLACEHOLDERS = _placeholders()
 
 
 def load(name):
