@@ -125,6 +125,53 @@ std::optional<resp_value> resp_reader::next() {
   return done;
 }
 
+std::optional<resp_reader::command> resp_reader::next_command() {
+  compact();  // what the previous command's views pointed at is consumed
+  views_.clear();
+  if (error_.empty() && read_in_place()) return command{views_, false};
+  auto v = next();
+  if (!v) return std::nullopt;
+  held_ = std::move(*v);
+  views_.clear();  // a partial read_in_place may have left some
+  command c;
+  for (auto& e : held_.elements) {
+    views_.push_back(e.str);
+    c.skipped = c.skipped || e.type == resp_value::kind::skipped;
+  }
+  c.args = views_;
+  return c;
+}
+
+bool resp_reader::read_in_place() {
+  if (!limits_.commands || in_message_ || in_bulk_ || pos_ == buf_.size() || buf_[pos_] != '*') return false;
+  const char* start = buf_.data() + pos_;
+  const char* end = buf_.data() + buf_.size();
+  const char* p = start;
+  // A length line after its type byte: digits, CRLF, no longer than a length line may be.
+  auto length_line = [&](char type, long long& n) {
+    if (p == end || *p != type) return false;
+    const char* lf = static_cast<const char*>(std::memchr(p, '\n', std::min<std::size_t>(end - p, max_header_line + 2)));
+    if (!lf || lf - p < 2 || lf[-1] != '\r' || !parse_number(std::string_view(p + 1, lf - 1 - (p + 1)), n)) return false;
+    p = lf + 1;
+    return true;
+  };
+  long long items = 0;
+  if (!length_line('*', items) || items <= 0 || static_cast<unsigned long long>(items) > limits_.max_elements)
+    return false;
+  for (long long i = 0; i < items; ++i) {
+    long long len = 0;
+    if (!length_line('$', len) || len < 0) return false;
+    auto n = static_cast<std::size_t>(len);
+    if (static_cast<std::size_t>(end - p) < n + 2 || p[n] != '\r' || p[n + 1] != '\n') return false;
+    views_.emplace_back(p, n);
+    p += n + 2;
+  }
+  if (static_cast<std::size_t>(p - start) > limits_.max_message) return false;
+  pos_ += static_cast<std::size_t>(p - start);
+  scanned_ = 0;
+  return true;
+}
+
 void resp_reader::compact() {
   if (pos_ == buf_.size()) {
     buf_.clear();

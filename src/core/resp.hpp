@@ -85,6 +85,18 @@ class resp_reader {
   // The next complete value, or nullopt when more bytes are needed. On a protocol error or
   // an oversized message returns nullopt and error() is set; the stream is then unusable.
   std::optional<resp_value> next();
+
+  // With limits().commands: the next command as views of its arguments, the same commands,
+  // errors and limits as next(). The views stay valid until the next call to feed(), next()
+  // or next_command(). A command whose bytes are all buffered is read where it lies (no
+  // copy, no allocation: the answer endpoint's usual case); one that arrives in pieces, an
+  // inline one, or one with a skipped bulk goes through next(). A skipped bulk's view is
+  // empty and sets `skipped`.
+  struct command {
+    std::span<const std::string_view> args;
+    bool skipped = false;
+  };
+  std::optional<command> next_command();
   const std::string& error() const { return error_; }
 
   // New limits, for the values read from now on (call it between messages, e.g. once a peer
@@ -108,6 +120,9 @@ class resp_reader {
   step read_bulk_data(std::optional<resp_value>& done);
   step read_inline(std::optional<resp_value>& done);
   step complete(resp_value v, std::optional<resp_value>& done);
+  // next_command's fast path: a whole "*N" message of bulks at pos_, within the limits, read
+  // into views_; false (nothing consumed) for anything else, which next() then reads.
+  bool read_in_place();
   // Finds the line at pos_ (ended by CRLF, or by LF for inline); its length, or npos.
   std::size_t find_line(bool lf_only);
   step fail(std::string why);
@@ -128,6 +143,8 @@ class resp_reader {
   std::size_t bulk_len_ = 0;      // declared length of that bulk
   std::size_t skip_left_ = 0;     // bytes of it still to drop
   std::string error_;
+  std::vector<std::string_view> views_;  // next_command's arguments
+  resp_value held_;                       // the command they view when it came from next()
 };
 
 resp_value convert_reply(const redisReply* r);

@@ -28,10 +28,13 @@ struct http_answer {
 // Returns true and fills out, or false with a short reason in why (sent back to the worker).
 // Any bytes may be given (it is a fuzz target).
 bool parse_answer(std::string_view json, http_answer& out, std::string& why);
+// The same, always through a JSON document (parse_answer's reference: it reads the usual
+// answers in one pass, and anything else with this).
+bool parse_answer_document(std::string_view json, http_answer& out, std::string& why);
 
-// The reason phrase to send for a status Beast has no name for (Beast would write
-// "<unknown-status>"): the name of its class ("Successful" for 299); empty for known statuses.
-std::string_view fallback_reason(int status);
+// The reason phrase to send: the status's name ("OK", from Beast's table), or for a status
+// that has none the name of its class ("Successful" for 299), never "<unknown-status>".
+std::string_view reason_phrase(int status);
 
 // A header the front frames itself (content-length, transfer-encoding, connection, keep-alive,
 // upgrade), case-insensitive: parse_answer drops it from a worker's headers.

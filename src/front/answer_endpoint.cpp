@@ -40,13 +40,13 @@ bool password_matches(std::string_view given, std::string_view expected) {
   return diff == 0;
 }
 
-bool looks_like_http(std::span<const resp_value> argv) {
+bool looks_like_http(std::span<const std::string_view> argv) {
   if (argv.empty()) return false;
-  std::string_view first = argv.front().str;
+  std::string_view first = argv.front();
   if (!first.empty() && first.back() == ':') return true;  // a header line: "Host: 127.0.0.1"
   for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
     if (first.size() == m.size() && strncasecmp(first.data(), m.data(), m.size()) == 0) return true;
-  std::string_view last = argv.back().str;
+  std::string_view last = argv.back();
   return argv.size() > 1 && last.size() >= 5 && strncasecmp(last.data(), "HTTP/", 5) == 0;
 }
 
@@ -90,12 +90,6 @@ bool is_known_command(std::string_view cmd) {
   return false;
 }
 
-bool has_skipped(std::span<const resp_value> argv) {
-  for (auto& a : argv)
-    if (a.type == resp_value::kind::skipped) return true;
-  return false;
-}
-
 void reply_status(std::string& out, std::string_view s) { out.append("+").append(s).append("\r\n"); }
 void reply_error(std::string& out, std::string_view s) { out.append("-").append(s).append("\r\n"); }
 void reply_bulk(std::string& out, std::string_view s) {
@@ -132,25 +126,27 @@ struct answer_connection {
   std::shared_ptr<spdlog::logger> log = log::get("answer");
 
   // Handles one command, appending its reply to out.
-  void handle(std::vector<resp_value>& argv, std::string& out) {
+  void handle(const resp_reader::command& c, std::string& out) {
+    std::span<const std::string_view> argv = c.args;
     if (argv.empty()) return;
     if (looks_like_http(argv)) return close_for("it sent an HTTP request");  // no reply, like Redis
-    if (has_skipped(argv)) return oversized(argv, out);
-    const std::string& cmd = argv[0].str;
+    if (c.skipped) return oversized(argv, out);
+    std::string_view cmd = argv[0];
     if (!is_known_command(cmd)) no_more_inline();
     if (iequals(cmd, "quit")) { reply_status(out, "OK"); quit = true; return; }
     if (iequals(cmd, "auth")) return auth(argv, out);
     if (!authed) return reply_error(out, answer_error::noauth);
     if (iequals(cmd, "url")) return answer(argv, out);
     if (iequals(cmd, "ping")) {
-      if (argv.size() > 1) return reply_bulk(out, argv[1].str);
+      if (argv.size() > 1) return reply_bulk(out, argv[1]);
       return reply_status(out, "PONG");
     }
-    if (iequals(cmd, "echo") && argv.size() == 2) return reply_bulk(out, argv[1].str);
+    if (iequals(cmd, "echo") && argv.size() == 2) return reply_bulk(out, argv[1]);
     if (iequals(cmd, "info")) return reply_bulk(out, info());
     if (iequals(cmd, "select") || iequals(cmd, "client")) return reply_status(out, "OK");
     reply_error(out,
-                std::string(answer_error::unknown_command) + cmd.substr(0, 64) + "' (this is a Tempest answer endpoint)");
+                std::string(answer_error::unknown_command).append(cmd.substr(0, 64)) +
+                    "' (this is a Tempest answer endpoint)");
   }
 
   // A connection that sent something we do not know may be a browser's POST body, or any other
@@ -174,11 +170,11 @@ struct answer_connection {
     close_for(reader.error());
   }
 
-  void auth(std::vector<resp_value>& argv, std::string& out) {
+  void auth(std::span<const std::string_view> argv, std::string& out) {
     if (argv.size() < 2 || argv.size() > 3) return reply_error(out, answer_error::auth_arity);
     if (ctx.cfg.answer_password.empty())
       return reply_error(out, answer_error::auth_without_password);
-    if (password_matches(argv.back().str, ctx.cfg.answer_password)) {
+    if (password_matches(argv.back(), ctx.cfg.answer_password)) {
       if (!authed) reader.set_limits(endpoint_limits(ctx.cfg, true, reader.limits().accept_inline));
       authed = true;
       return reply_status(out, "OK");
@@ -191,25 +187,25 @@ struct answer_connection {
     reply_error(out, answer_error::wrong_password);
   }
 
-  job_slot* waiting_job(const std::string& ids) {
+  job_slot* waiting_job(std::string_view ids) {
     std::uint64_t id = 0;
     auto [p, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
     job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? ctx.pending.find(id) : nullptr;
     return slot && slot->st != job_slot::state::done ? slot : nullptr;
   }
 
-  void answer(std::vector<resp_value>& argv, std::string& out) {
+  void answer(std::span<const std::string_view> argv, std::string& out) {
     if (argv.size() != 3) return reply_error(out, answer_error::answer_arity);
-    const std::string& ids = argv[1].str;
+    std::string_view ids = argv[1];
     job_slot* slot = waiting_job(ids);
     if (!slot) {
       front_stats::inc(ctx.stats.answers_unknown);
       log->debug("[j{}] answer for an unknown or finished job", ids);
-      return reply_error(out, std::string(answer_error::unknown_job) + ids.substr(0, 32) +
+      return reply_error(out, std::string(answer_error::unknown_job).append(ids.substr(0, 32)) +
                                   " (answered, timed out, or not from this front)");
     }
     std::string why;
-    if (!parse_answer(argv[2].str, slot->answer, why)) {
+    if (!parse_answer(argv[2], slot->answer, why)) {
       front_stats::inc(ctx.stats.answers_invalid);
       log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot->id, why);
       slot->finish(errc::bad_answer);
@@ -221,12 +217,12 @@ struct answer_connection {
   }
 
   // A message over --max-answer-size: its large bulks were dropped unread (resp_reader's
-  // skip_oversized). An answer fails its job (502); the connection and the commands behind it go on.
-  void oversized(std::vector<resp_value>& argv, std::string& out) {
+  // skip_oversized) and are empty here. An answer fails its job (502); the connection and the
+  // commands behind it go on.
+  void oversized(std::span<const std::string_view> argv, std::string& out) {
     std::string limit = "larger than --max-answer-size (" + std::to_string(ctx.cfg.max_answer_size) + " bytes)";
-    bool is_answer = argv[0].type == resp_value::kind::string && iequals(argv[0].str, "url") && argv.size() == 3 &&
-                     argv[1].type == resp_value::kind::string;
-    job_slot* slot = is_answer ? waiting_job(argv[1].str) : nullptr;
+    bool is_answer = iequals(argv[0], "url") && argv.size() == 3;
+    job_slot* slot = is_answer ? waiting_job(argv[1]) : nullptr;  // a skipped id is empty: no job
     if (!slot) return reply_error(out, std::string(answer_error::message_too_large) + limit);
     front_stats::inc(ctx.stats.answers_invalid);
     log->warn("[j{}] answer {}, client gets 502", slot->id, limit);
@@ -263,9 +259,9 @@ asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::soc
     if (ec || injected(ctx, ec, "read")) break;  // an injected failure loses the bytes read
     conn.reader.feed(buf.data(), n);
     while (!conn.quit) {
-      auto cmd = conn.reader.next();
+      auto cmd = conn.reader.next_command();
       if (!cmd) break;
-      conn.handle(cmd->elements, out);
+      conn.handle(*cmd, out);
     }
     if (!conn.quit && !conn.reader.error().empty()) conn.protocol_error(out);
     if (!out.empty()) {

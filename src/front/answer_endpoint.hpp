@@ -22,7 +22,6 @@
 //     and protocol errors are counted (INFO answer_auth_failures, answer_protocol_errors) and
 //     logged at most once per 10 s per thread.
 #pragma once
-#include "core/resp.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -41,6 +40,6 @@ boost::asio::awaitable<void> run_answer_acceptor(answer_context& ctx, boost::asi
 // Constant-time password check: the time depends only on given's length.
 bool password_matches(std::string_view given, std::string_view expected);
 // True for a command that is really an HTTP request line or header line.
-bool looks_like_http(std::span<const resp_value> argv);
+bool looks_like_http(std::span<const std::string_view> argv);
 
 }  // namespace tempest::front

@@ -103,19 +103,11 @@ errc classify_read_error(const error_code& ec, const deadline& dl) {
   return errc::none;
 }
 
-http_response error_response(errc e, unsigned version) {
-  http_response res{static_cast<http::status>(http_status(e)), version};
-  res.set(http::field::content_type, "text/plain; charset=utf-8");
-  res.body() = std::string(error_text(e)) + "\n";
-  return res;
-}
-
-http_response answer_response(http_answer& a, unsigned version) {
-  http_response res{static_cast<http::status>(a.status), version};
-  if (auto reason = fallback_reason(a.status); !reason.empty()) res.reason(reason);  // not "<unknown-status>"
-  for (auto& [name, value] : a.headers) res.insert(name, value);
-  res.body() = std::move(a.body);
-  return res;
+void error_response(errc e, http_answer& res) {
+  res.status = http_status(e);
+  res.headers.clear();
+  res.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
+  res.body.assign(error_text(e)).append("\n");
 }
 
 // RFC 9110 10.1.1: a 100-continue expectation in an HTTP/1.0 request is ignored (and 15.2: no
@@ -235,10 +227,13 @@ struct disconnect_watch {
 
 constexpr std::chrono::milliseconds watch_after{50};
 
-// Waits for the job's answer or its deadline; returns the response to send, or nullopt when
-// the client went away (the job is then cancelled: field <respond_to>/<id> of tempest:cancelled).
-asio::awaitable<std::optional<http_response>> wait_for_answer(http_context& ctx, asio::ip::tcp::socket& socket,
-                                                              job_slot& slot, unsigned version) {
+// The read buffer of an idle keep-alive connection, bytes.
+constexpr std::size_t idle_buffer = 512;
+
+// Waits for the job's answer or its deadline; returns true with the response to send in
+// slot.answer (the worker's, or the front's error), or false when the client went away (the
+// job is then cancelled: field <respond_to>/<id> of tempest:cancelled).
+asio::awaitable<bool> wait_for_answer(http_context& ctx, asio::ip::tcp::socket& socket, job_slot& slot) {
   auto deadline = std::chrono::steady_clock::now() + ctx.cfg.timeout;
   std::shared_ptr<disconnect_watch> watch;
   slot.wake.expires_after(std::min(ctx.cfg.timeout, watch_after));
@@ -277,16 +272,17 @@ asio::awaitable<std::optional<http_response>> wait_for_answer(http_context& ctx,
     ctx.redis.send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(ctx.cfg.timeout.count() + 1000)}),
                    ignore);
     log::get("http")->debug("[j{}] the client went away: job cancelled", slot.id);
-    co_return std::nullopt;
+    co_return false;
   }
-  if (slot.st == job_slot::state::done && slot.error == errc::none) co_return answer_response(slot.answer, version);
+  if (slot.st == job_slot::state::done && slot.error == errc::none) co_return true;
   errc e = slot.st == job_slot::state::done ? slot.error
            : slot.st == job_slot::state::pushing ? errc::redis_unavailable
                                                  : errc::answer_timeout;
   if (e == errc::answer_timeout) front_stats::inc(ctx.stats.timeouts);
   if (e == errc::redis_unavailable) front_stats::inc(ctx.stats.redis_unavailable);
   log::get("http")->debug("[j{}] answered {}: {}", slot.id, http_status(e), error_text(e));
-  co_return error_response(e, version);
+  error_response(e, slot.answer);
+  co_return true;
 }
 
 // One request's header and body, read and checked. `target`'s views point into `path_scratch`
@@ -334,11 +330,13 @@ asio::awaitable<void> refuse(front_stats& stats, const front_config& cfg, asio::
   front_stats::inc(stats.bad_requests);
   log::get("http")->debug("[c{}] {} {}: {}", remote_addr, http_status(r.e), error_text(r.e),
                           r.ec ? r.ec.message() : std::string(describe(r.bad_target)));
-  auto res = error_response(r.e, 11);
+  http_answer res;
+  error_response(r.e, res);
 
   dl.arm(cfg.header_timeout);
   error_code ec;
-  co_await write_response(stream, res, {.keep_alive = false}, ec);
+  std::string head;
+  co_await write_response(stream, res, {.keep_alive = false}, head, ec);
   co_await lingering_close(stream, dl);
 }
 
@@ -384,6 +382,7 @@ asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket 
   beast::flat_buffer buffer(cfg.max_header_size + 64 * 1024);
   job_slot slot(socket.get_executor());
   std::string path_scratch;  // a normalised path that differs from the target's (kept per connection)
+  std::string head;          // the response head's bytes (kept per connection)
   for (;;) {
     entry.busy = false;
     if (ctx.stopping) break;
@@ -391,9 +390,10 @@ asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket 
       // Idle keep-alive: hold only a small buffer while waiting for the next request's first
       // bytes, so that thousands of idle connections cost little memory. (A read, not a
       // wait-for-readable: Asio re-arms epoll with a syscall for every non-speculative wait.)
-      buffer.shrink_to_fit();
+      // A buffer that small already is kept, not freed and allocated again each request.
+      if (buffer.capacity() > idle_buffer) buffer.shrink_to_fit();
       dl.arm(cfg.keepalive_timeout);
-      auto n = co_await stream.async_read_some(buffer.prepare(512), asio::redirect_error(asio::use_awaitable, ec));
+      auto n = co_await stream.async_read_some(buffer.prepare(idle_buffer), asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;  // idle timeout, the client left, or shutdown: close quietly
       buffer.commit(n);
     }
@@ -417,14 +417,13 @@ asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket 
     }
     front_stats::inc(ctx.stats.requests_total);
     bool keep_alive = req.keep_alive();
-    bool head = req.method() == http::verb::head;
+    bool head_only = req.method() == http::verb::head;
     issue_job(ctx, req, target, remote_addr, slot);
-    auto answer = co_await wait_for_answer(ctx, stream, slot, req.version());
-    if (!answer) break;  // the client went away
-    http_response res = std::move(*answer);
+    if (!co_await wait_for_answer(ctx, stream, slot)) break;  // the client went away
     keep_alive = keep_alive && !ctx.stopping;
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
-    co_await write_response(stream, res, {.keep_alive = keep_alive, .head = head}, ec);  // adds the framing
+    co_await write_response(stream, slot.answer, {.version = req.version(), .keep_alive = keep_alive, .head = head_only},
+                            head, ec);  // adds the reason and the framing
     if (ec || !keep_alive) break;
   }
   dl.disarm();

@@ -34,7 +34,7 @@ struct job_slot {
   std::uint64_t id = 0;
   state st = state::idle;
   errc error = errc::none;
-  http_answer answer;               // valid when st == done and error == none
+  http_answer answer;               // the worker's answer once st == done with error none; then the response sent
   boost::asio::steady_timer wake;   // the session waits on it until the deadline; cancel() wakes it
 };
 

@@ -33,21 +33,18 @@ void append_number(std::string& out, std::size_t n) {
 }
 }  // namespace
 
-bool serialize_head(const http_response& res, const response_framing& framing, std::string& out) {
-  bool http10 = res.version() == 10;
+bool serialize_head(const http_answer& res, const response_framing& framing, std::string& out) {
+  bool http10 = framing.version == 10;
   out.append(http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  int status = res.result_int();
+  int status = res.status;
   append_number(out, static_cast<std::size_t>(status));
   out.push_back(' ');
-  auto reason = res.reason();
-  out.append(reason.data(), reason.size());
+  out.append(reason_phrase(status));
   out.append("\r\n");
-  for (const auto& f : res) {
-    auto name = f.name_string();
-    auto value = f.value();
-    out.append(name.data(), name.size());
+  for (const auto& [name, value] : res.headers) {
+    out.append(name);
     out.append(": ");
-    out.append(value.data(), value.size());
+    out.append(value);
     out.append("\r\n");
   }
   if (!framing.keep_alive && !http10) out.append("Connection: close\r\n");
@@ -58,19 +55,18 @@ bool serialize_head(const http_response& res, const response_framing& framing, s
   bool no_body = status == 204 || status == 304;
   if (!no_body) {
     out.append("Content-Length: ");
-    append_number(out, res.body().size());
+    append_number(out, res.body.size());
     out.append("\r\n");
   }
   out.append("\r\n");
   return !no_body && !framing.head;
 }
 
-asio::awaitable<void> write_response(asio::ip::tcp::socket& socket, const http_response& res,
-                                     const response_framing& framing, boost::system::error_code& ec) {
-  std::string head;
-  head.reserve(256);
+asio::awaitable<void> write_response(asio::ip::tcp::socket& socket, const http_answer& res,
+                                     const response_framing& framing, std::string& head, boost::system::error_code& ec) {
+  head.clear();
   bool with_body = serialize_head(res, framing, head);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body().data(), with_body ? res.body().size() : 0)};
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body.data(), with_body ? res.body.size() : 0)};
   co_await asio::async_write(socket, bufs, asio::redirect_error(asio::use_awaitable, ec));
 }
 

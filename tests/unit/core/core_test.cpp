@@ -388,3 +388,51 @@ TEST(resp, inline_commands_can_be_turned_off) {
   EXPECT_FALSE(r.next());
   EXPECT_NE(r.error().find("expected '*'"), std::string::npos) << r.error();
 }
+
+// next_command() reads commands in place when they are whole; whatever the split and whatever
+// the bytes, it must give what next() gives: the same arguments, the same skips, the same errors.
+TEST(resp, next_command_agrees_with_next) {
+  std::string big(300, 'x');
+  std::vector<std::string> wires = {
+      format_command({"url", "42", "[200,{},\"hi\"]"}) + format_command({"PING"}) + "PING\r\n",
+      format_command({"url", "7", big}) + format_command({"ECHO", "a"}),  // over the limit: skipped
+      format_command({"a", std::string(180, 'y')}),                      // exactly at the limit
+      format_command({"a", std::string(181, 'y')}),                      // one byte over it
+      "*0\r\n*-1\r\n" + format_command({"x"}),
+      "*1\r\n$01\r\na\r\n",                                              // a leading zero
+      "*1\r\n$" + std::string(40, '1') + "\r\n",                         // length line too long
+      "*17\r\n",                                                         // more items than allowed
+      "*1\r\n$1\r\nab\r\n",                                              // data longer than declared
+      "*2\r\n$1\r\na\r\n:1\r\n",                                         // not a bulk
+      "*1\r\n$-1\r\n",                                                   // nil bulk in a command
+      "*1\n$1\r\na\r\n",                                                 // LF without CR
+  };
+  auto limits = command_limits(format_command({"a", std::string(180, 'y')}).size());
+  limits.skip_oversized = true;
+  for (auto& wire : wires)
+    for (std::size_t cut = 0; cut <= wire.size(); ++cut) {
+      resp_reader by_value(limits), by_view(limits);
+      std::vector<std::vector<std::string>> want, got;
+      std::vector<bool> want_skipped, got_skipped;
+      for (auto [from, to] : {std::pair<std::size_t, std::size_t>{0, cut}, {cut, wire.size()}}) {
+        by_value.feed(wire.data() + from, to - from);
+        by_view.feed(wire.data() + from, to - from);
+        while (auto v = by_value.next()) {
+          want.emplace_back();
+          bool skipped = false;
+          for (auto& e : v->elements) {
+            want.back().push_back(e.str);
+            skipped = skipped || e.type == resp_value::kind::skipped;
+          }
+          want_skipped.push_back(skipped);
+        }
+        while (auto c = by_view.next_command()) {
+          got.emplace_back(c->args.begin(), c->args.end());
+          got_skipped.push_back(c->skipped);
+        }
+      }
+      EXPECT_EQ(got, want) << "wire " << &wire - wires.data() << " cut at " << cut;
+      EXPECT_EQ(got_skipped, want_skipped) << "wire " << &wire - wires.data() << " cut at " << cut;
+      EXPECT_EQ(by_view.error(), by_value.error()) << "wire " << &wire - wires.data() << " cut at " << cut;
+    }
+}

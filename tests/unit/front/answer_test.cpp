@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 using namespace tempest;
 using namespace tempest::front;
@@ -27,16 +28,7 @@ std::string refused(const std::string& text) {
   return why;
 }
 
-std::vector<resp_value> words(std::initializer_list<const char*> ws) {
-  std::vector<resp_value> v;
-  for (auto w : ws) {
-    resp_value x;
-    x.type = resp_value::kind::string;
-    x.str = w;
-    v.push_back(x);
-  }
-  return v;
-}
+std::vector<std::string_view> words(std::initializer_list<const char*> ws) { return {ws.begin(), ws.end()}; }
 }  // namespace
 
 TEST(answer, header_values_with_any_control_character_but_tab_are_refused) {
@@ -78,12 +70,12 @@ TEST(answer, what_the_2012_front_crashed_on_stays_refused) {
 }
 
 TEST(answer, unknown_statuses_get_a_generic_reason) {
-  EXPECT_EQ(fallback_reason(299), "Successful");
-  EXPECT_EQ(fallback_reason(498), "Client Error");
-  EXPECT_EQ(fallback_reason(598), "Server Error");
-  EXPECT_EQ(fallback_reason(399), "Redirection");
-  EXPECT_EQ(fallback_reason(200), "");  // Beast's own "OK"
-  EXPECT_EQ(fallback_reason(404), "");
+  EXPECT_EQ(reason_phrase(299), "Successful");
+  EXPECT_EQ(reason_phrase(498), "Client Error");
+  EXPECT_EQ(reason_phrase(598), "Server Error");
+  EXPECT_EQ(reason_phrase(399), "Redirection");
+  EXPECT_EQ(reason_phrase(200), "OK");  // Beast's own names
+  EXPECT_EQ(reason_phrase(404), "Not Found");
 }
 
 TEST(answer_endpoint, password_check) {
@@ -106,4 +98,47 @@ TEST(answer_endpoint, http_is_recognised) {
   EXPECT_FALSE(looks_like_http(words({"PING"})));
   EXPECT_FALSE(looks_like_http(words({"AUTH", "pw"})));
   EXPECT_FALSE(looks_like_http({}));
+}
+
+// parse_answer reads the usual answers in one pass and hands everything else to the document
+// reader: for any text, both must give the same verdict, the same reason and the same answer.
+TEST(answer, the_one_pass_reader_agrees_with_the_document_reader) {
+  std::vector<std::string> texts = {
+      R"([200, {"Content-Type": "text/plain", "X-Worker": "c++"}, "Hello world!"])",
+      R"([200,{},""])", R"( [ 404 , { } , null ] )", R"([201, {"X": "y"}])", R"(["404", {}, "no"])",
+      R"([200, {"X-Count": 12, "X-Big": 18446744073709551615, "X-Neg": -3, "X-F": 1.5, "X-E": 1e3, "X-L": [1, "b"]}, "x"])",
+      R"([200, {"Set-Cookie": ["a=1", "b=2"], "Set-Cookie2": [], "X": "v"}, "x"])",
+      R"([200, {"A": "1", "B": "2", "A": "3"}, ""])",            // a name twice: the last wins
+      R"([200, {"A": true, "A": "ok"}, ""])",                    // ... even over an invalid one
+      R"([200, {"A": [], "A": "x"}, ""])", R"([200, {"A": "x", "A": []}, ""])",
+      R"([200, {"Content-Length": 5, "Transfer-Encoding": "chunked", "Connection": ["close"]}, "x"])",
+      R"([200, {"Content-Length": true}, "x"])",
+      R"([200, {}, {"base64": "aGk="}])", R"([200, {}, {"base64": "***"}])", R"([200, {}, {"other": 1, "base64": "aGk="}])",
+      R"([200, {"X\u0041": "caf\u00e9 \"q\" \\"}, "line\nnext \u20ac"])",  // escapes: strings in parts
+      R"([200, {"Bad Name": "x"}, ""])", R"([200, {"": "x"}, ""])", R"([200, {"X": "a\rb"}, ""])",
+      R"([200, {"X": 1e999}, ""])", R"([200.0, {}, ""])", R"([2e2, {}, ""])", R"([-200, {}, ""])",
+      R"([18446744073709551615, {}, ""])", R"([200, {}, "x"] extra)", R"([200, {}, "x"]   )",
+      R"([200, {}, "x")", R"([200, {"X": "\ud800"}, ""])", "[200, {}, \"\xff\"]", R"(/*c*/[200, {}, ""])",
+      R"({"status": 200})", R"("x")", "12", "", "[]", "[200]", "[null, {}, \"\"]", R"([200, {}, 5])",
+      R"([200, {}, true])", R"(["2000", {}, ""])", R"(["20", {}, ""])", R"(["abc", {}, ""])", R"(["+20", {}, ""])",
+      R"([200, {"X": null}, ""])", R"([200, {"X": {"a": 1}}, ""])", R"([200, {"X": [[1]]}, ""])",
+      R"([200, {}, "x", 1])", R"([200, null])", R"([200, [], ""])", R"([[200], {}, ""])", R"([200, {}, [""]])",
+  };
+  std::string many = "[200, {";
+  for (int i = 0; i < 40; ++i) many += (i ? ",\"H" : "\"H") + std::to_string(i) + "\": \"v\"";
+  texts.push_back(many + "}, \"\"]");  // more names than the one-pass reader takes
+  for (auto& text : texts) {
+    http_answer a, b;
+    a.headers.emplace_back("Stale", "from the previous answer");  // slots are reused
+    a.body = "stale";
+    b = a;
+    std::string why_a, why_b;
+    bool ok_a = parse_answer(text, a, why_a), ok_b = parse_answer_document(text, b, why_b);
+    ASSERT_EQ(ok_a, ok_b) << text << ": " << why_a << why_b;
+    EXPECT_EQ(why_a, why_b) << text;
+    if (!ok_a) continue;
+    EXPECT_EQ(a.status, b.status) << text;
+    EXPECT_EQ(a.headers, b.headers) << text;
+    EXPECT_EQ(a.body, b.body) << text;
+  }
 }
