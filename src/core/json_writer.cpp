@@ -3,6 +3,7 @@
 #include <array>
 #include <cassert>
 #include <charconv>
+#include <cstring>
 
 namespace tempest {
 
@@ -54,20 +55,44 @@ constexpr auto needs_escape = [] {
   t['"'] = t['\\'] = true;
   return t;
 }();
+
+
+// The length of the prefix of s that needs no escape: eight bytes at a time while none of them
+// is a control, '"' or '\\' (the usual text is scanned in a few instructions a word).
+std::size_t plain_prefix(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    // A byte below 0x20, or equal to '"' or '\\', sets its high bit in one of these (the
+    // classic "has a zero byte" test on v - 0x20.., v ^ '"'.. and v ^ '\\'..), unless the
+    // byte itself is >= 0x80, which needs no escape: those are masked out with ~v.
+    std::uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+    std::uint64_t hit = ((v - ones * 0x20) | (quote - ones) | (backslash - ones)) & ~v & highs;
+    if (hit) break;
+  }
+  while (i < s.size() && !needs_escape[p[i]]) ++i;
+  return i;
+}
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  std::size_t i = 0;
-  while (i < s.size() && !needs_escape[p[i]]) ++i;
-  out.reserve(out.size() + s.size() + 2);
-  out.push_back('"');
+  std::size_t i = plain_prefix(s);
   if (i == s.size()) {  // the usual case: nothing to escape, one copy
-    out.append(s);
-    out.push_back('"');
+    std::size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* d = out.data() + at;
+    d[0] = '"';
+    std::memcpy(d + 1, s.data(), s.size());
+    d[s.size() + 1] = '"';
     return;
   }
+  out.reserve(out.size() + s.size() + 2);
+  out.push_back('"');
   std::size_t run = 0;  // start of the current run of bytes that need no escape
   for (; i < s.size(); ++i) {
     auto c = p[i];

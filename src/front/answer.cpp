@@ -259,7 +259,8 @@ bool parse_answer(std::string_view text, http_answer& out, std::string& why) {
 }
 
 bool is_framing_header(std::string_view name) {
-  for (std::string_view f : {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"})
+  static constexpr std::string_view framing[] = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"};
+  for (std::string_view f : framing)
     if (name.size() == f.size() && strncasecmp(name.data(), f.data(), f.size()) == 0) return true;
   return false;
 }

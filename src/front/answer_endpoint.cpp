@@ -44,7 +44,8 @@ bool looks_like_http(std::span<const std::string_view> argv) {
   if (argv.empty()) return false;
   std::string_view first = argv.front();
   if (!first.empty() && first.back() == ':') return true;  // a header line: "Host: 127.0.0.1"
-  for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+  static constexpr std::string_view methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (std::string_view m : methods)
     if (first.size() == m.size() && strncasecmp(first.data(), m.data(), m.size()) == 0) return true;
   std::string_view last = argv.back();
   return argv.size() > 1 && last.size() >= 5 && strncasecmp(last.data(), "HTTP/", 5) == 0;
@@ -85,7 +86,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_known_command(std::string_view cmd) {
-  for (std::string_view c : {"url", "quit", "auth", "ping", "echo", "info", "select", "client"})
+  static constexpr std::string_view known[] = {"url", "quit", "auth", "ping", "echo", "info", "select", "client"};
+  for (std::string_view c : known)
     if (iequals(cmd, c)) return true;
   return false;
 }

@@ -347,7 +347,7 @@ void issue_job(http_context& ctx, const http_request& req, const target_parts& t
   slot.st = job_slot::state::pushing;
   slot.error = errc::none;
   std::string job;
-  job.reserve(256 + req.body().size());
+  job.reserve(512 + 2 * req.target().size() + req.body().size());  // most jobs: one allocation
   job_meta meta;
   auto priority = decide_meta(ctx.cfg, req, target.path, meta);
   encode_job(job, req, target, remote_addr, ctx.respond_to, slot.id, meta);

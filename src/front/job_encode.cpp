@@ -12,9 +12,28 @@ namespace http = boost::beast::http;
 namespace {
 
 struct field_ref {
-  std::string name;  // lower-case
+  std::string_view name;  // as the client sent it; compared and written lower-cased
   std::string_view value;
 };
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+bool name_less(const field_ref& a, const field_ref& b) {
+  std::size_t n = std::min(a.name.size(), b.name.size());
+  for (std::size_t i = 0; i < n; ++i)
+    if (char x = lower(a.name[i]), y = lower(b.name[i]); x != y) return x < y;
+  return a.name.size() < b.name.size();
+}
+
+bool same_name(const field_ref& a, const field_ref& b) { return !name_less(a, b) && !name_less(b, a); }
+
+// Sorted by lower-cased name, keeping the order of equal names. Most requests have a handful
+// of fields: an insertion sort, which needs no buffer (std::stable_sort allocates one).
+void sort_fields(std::vector<field_ref>& fields) {
+  if (fields.size() > 16) return std::stable_sort(fields.begin(), fields.end(), name_less);
+  for (std::size_t i = 1; i < fields.size(); ++i)
+    for (std::size_t j = i; j > 0 && name_less(fields[j], fields[j - 1]); --j) std::swap(fields[j], fields[j - 1]);
+}
 
 // Header values and targets may carry obs-text bytes (RFC 9110 5.5) that are not UTF-8; JSON
 // strings must be. Such text is read as ISO-8859-1, as HTTP historically defined it.
@@ -28,33 +47,28 @@ void append_text(std::string& out, std::string_view s) {
   append_json_string(out, utf8);
 }
 
-std::string lower(std::string_view in) {
-  std::string out(in);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return out;
-}
-
 // {"name":"value",...}: names lower-cased and sorted, repeated fields joined with ", " ("; "
 // for cookie).
 void append_headers(std::string& out, const http_request& req) {
   thread_local std::vector<field_ref> fields;
   fields.clear();
-  for (auto& f : req) fields.push_back({lower(f.name_string()), f.value()});
-  std::stable_sort(fields.begin(), fields.end(), [](const field_ref& a, const field_ref& b) { return a.name < b.name; });
+  for (auto& f : req) fields.push_back({{f.name_string().data(), f.name_string().size()}, {f.value().data(), f.value().size()}});
+  sort_fields(fields);
   out.push_back('{');
-  thread_local std::string joined;
+  thread_local std::string joined, name;
   for (auto it = fields.begin(); it != fields.end();) {
     auto next = it + 1;
+    name.assign(it->name);
+    for (auto& c : name) c = lower(c);
     std::string_view value = it->value;
-    if (next != fields.end() && next->name == it->name) {
-      std::string_view sep = it->name == "cookie" ? "; " : ", ";
+    if (next != fields.end() && same_name(*next, *it)) {
+      std::string_view sep = name == "cookie" ? "; " : ", ";
       joined.assign(it->value);
-      for (; next != fields.end() && next->name == it->name; ++next) joined.append(sep).append(next->value);
+      for (; next != fields.end() && same_name(*next, *it); ++next) joined.append(sep).append(next->value);
       value = joined;
     }
     if (it != fields.begin()) out.push_back(',');
-    append_json_string(out, it->name);
+    append_json_string(out, name);
     out.push_back(':');
     append_text(out, value);
     it = next;

@@ -135,6 +135,35 @@ TEST(json_writer, nested_values_are_valid_json) {
   EXPECT_NO_THROW(boost::json::parse(out));
 }
 
+// append_json_string scans eight bytes at a time: every byte value, at every place in and
+// around a word, next to bytes from 0x80 up, must be written as a byte-by-byte escape would.
+TEST(json_writer, every_byte_at_every_place_is_escaped_as_one_at_a_time_would) {
+  auto reference = [](std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c < 0x20) { char esc[8]; std::snprintf(esc, sizeof esc, "\\u%04x", c); out += esc; }
+      else out += static_cast<char>(c);
+    }
+    return out + "\"";
+  };
+  for (char filler : {'a', '\x80', '\xff', '!', '#'})
+    for (int b = 0; b < 256; ++b)
+      for (std::size_t at = 0; at < 18; ++at) {
+        std::string s(18, filler);
+        s[at] = static_cast<char>(b);
+        std::string out = "x";
+        append_json_string(out, s);
+        ASSERT_EQ(out, "x" + reference(s)) << "byte " << b << " at " << at;
+      }
+}
+
 TEST(json_writer, utf8_validation) {
   EXPECT_TRUE(is_valid_utf8("plain ascii text that is long enough"));
   EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));

@@ -278,3 +278,29 @@ TEST(route_rules, prefixes_must_be_normalised_paths) {
   }
   EXPECT_EQ(parse_route_rules("/caf%C3%A9/=high").at(0).prefix, "/caf%C3%A9/");
 }
+
+// Header names are sorted lower-cased and the values of one name joined in the order sent,
+// whatever the case of each and however many fields there are (a short list and a long one
+// take different sorts).
+TEST(job_encode, headers_sorted_and_joined_in_order_whatever_the_case) {
+  for (int extra : {0, 30}) {
+    http_request req{http::verb::get, "/", 11};
+    req.insert("X-B", "1");
+    req.insert("x-a", "first");
+    for (int i = 0; i < extra; ++i) req.insert("X-F" + std::to_string(100 + i), "v");
+    req.insert("X-A", "second");
+    req.insert("x-b", "2");
+    req.insert("X-a", "third");
+    std::string out;
+    encode_job(out, req, "", "", 1);
+    auto headers = json::parse(out).as_array()[1].as_array()[0].as_object().at("headers").as_object();
+    EXPECT_EQ(headers.at("x-a").as_string(), "first, second, third") << extra;
+    EXPECT_EQ(headers.at("x-b").as_string(), "1, 2") << extra;
+    ASSERT_EQ(headers.size(), 2u + extra);
+    std::string previous;
+    for (auto& [name, value] : headers) {  // the object keeps the order of the bytes
+      EXPECT_LT(previous, std::string(name)) << extra;
+      previous = name;
+    }
+  }
+}
