@@ -5,6 +5,7 @@
 //   std::string wire = format_command({"RPUSH", "tempest", job});
 //   resp_reader r(max_message);  r.feed(bytes);  while (auto m = r.next()) ... m->str ...
 //   resp_reader c(resp_limits{...commands...});  // the server side: commands from peers
+//   while (auto cmd = c.next_command()) ... cmd->args[0] ...  // views, no copy
 //
 // Why resp_reader is not hiredis's reader: Debian 12's hiredis (0.14.1) has no maxelements and
 // callocs an array's element table as soon as its header arrives, so the 14 bytes

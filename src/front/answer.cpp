@@ -112,7 +112,8 @@ bool parse_body(const json::value& v, http_answer& out, std::string& why) {
 // none twice, string or number values (or arrays of them), a string or null body. On anything
 // else (invalid JSON included) a handler call returns false and the document reader takes over,
 // so results and reasons are that reader's (tests/unit/front/answer_test.cpp and the fuzz
-// target check the two agree). Callgrind: 3,800 instructions an answer with the document, ...
+// target check the two agree). Callgrind, hello_worker's answer: 3,800 instructions and 5
+// allocations with the document, 2,200 and none in one pass.
 class answer_handler {
  public:
   static constexpr std::size_t max_object_size = std::size_t(-1);

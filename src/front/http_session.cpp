@@ -33,7 +33,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <optional>
 #include <vector>
 
 namespace tempest::front {
