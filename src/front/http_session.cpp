@@ -449,6 +449,7 @@ asio::awaitable<void> run_http_acceptor(http_context& ctx, asio::ip::tcp::accept
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
+    socket.non_blocking(true, ec);  // write_response writes directly when the socket can take it
     asio::co_spawn(acceptor.get_executor(), run_http_session(ctx, std::move(socket)), [](std::exception_ptr e) {
       if (!e) return;
       try {

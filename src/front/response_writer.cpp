@@ -66,7 +66,18 @@ asio::awaitable<void> write_response(asio::ip::tcp::socket& socket, const http_a
                                      const response_framing& framing, std::string& head, boost::system::error_code& ec) {
   head.clear();
   bool with_body = serialize_head(res, framing, head);
-  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body.data(), with_body ? res.body.size() : 0)};
+  std::size_t body_size = with_body ? res.body.size() : 0;
+  std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(res.body.data(), body_size)};
+  // The socket nearly always takes a whole response at once: on a non-blocking socket (the
+  // acceptor makes every HTTP socket one) it is written here and now, with no operation object
+  // and no trip through the scheduler; only a remainder waits for the socket to drain.
+  if (socket.non_blocking()) {
+    std::size_t n = socket.write_some(bufs, ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    if (ec || n == head.size() + body_size) co_return;
+    if (n < head.size()) bufs[0] += n;
+    else bufs = {asio::const_buffer(), asio::buffer(res.body.data() + (n - head.size()), body_size - (n - head.size()))};
+  }
   co_await asio::async_write(socket, bufs, asio::redirect_error(asio::use_awaitable, ec));
 }
 

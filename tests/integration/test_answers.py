@@ -460,6 +460,31 @@ class HostileAnswerTest(TempestCase):
                     self.assertEqual((kind, resp.status), ("-", 502), text)
 
 
+class LargeAnswerTest(TempestCase):
+    """A response bigger than the socket takes at once: the front writes what fits at once and
+    the rest as the client reads, and the connection stays usable."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = cls.start_redis_for_class()
+        cls.front = cls.start_front_for_class(cls.redis, "--queue", QUEUE, "--timeout", "5s")
+        cls.worker = FakeWorker(cls.redis, QUEUE)
+
+    def test_a_slowly_read_large_answer_arrives_whole_and_keep_alive_goes_on(self):
+        body = "".join(chr(ord("a") + i % 26) for i in range(8 * 1024 * 1024))
+        with HttpConnection(self.front.http_port, timeout=30) as client:
+            client.request("GET", "/large")
+            self.worker.take_job().answer([200, {"Content-Type": "text/plain"}, body])
+            time.sleep(0.5)  # the front has written what the socket takes (8 MiB is more); the rest waits for us
+            resp = client.read_response()
+            self.assertEqual(resp.status, 200)
+            self.assertEqual(len(resp.body), len(body))
+            self.assertTrue(resp.body == body.encode(), "the body arrived changed")
+            client.request("GET", "/after")
+            self.worker.take_job().answer([200, {}, "next"])
+            self.assertEqual(client.read_response().body, b"next")
+
+
 class LongPasswordTest(TempestCase):
     """The pre-AUTH size limit never locks out the configured password."""
 
