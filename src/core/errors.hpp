@@ -87,6 +87,12 @@ inline constexpr std::string_view wrong_password = "WRONGPASS invalid username-p
 inline constexpr std::string_view answer_arity = "ERR wrong number of arguments: url <job_id> <json>";
 inline constexpr std::string_view unknown_job = "ERR unknown job ";  // + id + " (answered, ...)"
 inline constexpr std::string_view invalid_answer = "ERR invalid answer: ";
+inline constexpr std::string_view no_stream = "ERR no open stream ";  // + id + " (never started, ...)"
+inline constexpr std::string_view no_stream_why = " (never started, ended, timed out, or the client left)";
+inline constexpr std::string_view stream_too_long = "ERR stream longer than its Content-Length (";  // + N + " bytes)"
+inline constexpr std::string_view stream_too_short = "ERR stream ended after ";  // + M + " of its N bytes (Content-Length)"
+inline constexpr std::string_view bad_id_list = "ERR bad id list: ";
+inline constexpr std::string_view wrong_arity = "ERR wrong number of arguments: ";  // + usage
 inline constexpr std::string_view message_too_large = "ERR message ";  // + "larger than --max-answer-size ..."
 }  // namespace answer_error
 

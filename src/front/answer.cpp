@@ -259,6 +259,30 @@ bool parse_answer(std::string_view text, http_answer& out, std::string& why) {
   return parse_answer_document(text, out, why);
 }
 
+bool declared_length(std::string_view head_json, std::uint64_t& length, std::string& why) {
+  json::error_code ec;
+  json::value doc = json::parse(head_json, ec);
+  if (ec || !doc.is_array() || doc.get_array().size() < 2 || !doc.get_array()[1].is_object()) return true;
+  bool found = false;
+  for (const auto& [key, v] : doc.get_array()[1].get_object()) {
+    if (key.size() != 14 || strncasecmp(key.data(), "content-length", 14) != 0) continue;
+    why = "Content-Length must be one decimal number";
+    if (found) return false;
+    found = true;
+    if (v.is_uint64() || (v.is_int64() && v.get_int64() >= 0)) {
+      length = v.is_uint64() ? v.get_uint64() : static_cast<std::uint64_t>(v.get_int64());
+      continue;
+    }
+    if (!v.is_string()) return false;
+    std::string_view text = v.get_string();
+    std::uint64_t n = 0;
+    auto [p, e] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || text[0] == '+' || text[0] == '-' || e != std::errc{} || p != text.data() + text.size()) return false;
+    length = n;
+  }
+  return true;
+}
+
 bool is_framing_header(std::string_view name) {
   static constexpr std::string_view framing[] = {"content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"};
   for (std::string_view f : framing)

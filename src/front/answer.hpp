@@ -12,6 +12,7 @@
 #pragma once
 #include "core/http_text.hpp"
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +32,12 @@ bool parse_answer(std::string_view json, http_answer& out, std::string& why);
 // The same, always through a JSON document (parse_answer's reference: it reads the usual
 // answers in one pass, and anything else with this).
 bool parse_answer_document(std::string_view json, http_answer& out, std::string& why);
+
+// A stream head's Content-Length (protocol.md 10.3), which parse_answer drops like every
+// framing header: true with `length` untouched when the head (already valid for parse_answer)
+// declares none, true with it set for a decimal string or a non-negative integer, false with
+// why for anything else (a list, two fields, a sign, junk).
+bool declared_length(std::string_view head_json, std::uint64_t& length, std::string& why);
 
 // The reason phrase to send: the status's name ("OK", from Beast's table), or for a status
 // that has none the name of its class ("Successful" for 299), never "<unknown-status>".

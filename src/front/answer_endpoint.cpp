@@ -86,7 +86,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_known_command(std::string_view cmd) {
-  static constexpr std::string_view known[] = {"url", "quit", "auth", "ping", "echo", "info", "select", "client"};
+  static constexpr std::string_view known[] = {"url",  "stream", "chunk", "end",    "mchunk", "mend", "murl",
+                                              "quit", "auth",   "ping",  "echo",   "info",   "select", "client"};
   for (std::string_view c : known)
     if (iequals(cmd, c)) return true;
   return false;
@@ -96,6 +97,38 @@ void reply_status(std::string& out, std::string_view s) { out.append("+").append
 void reply_error(std::string& out, std::string_view s) { out.append("-").append(s).append("\r\n"); }
 void reply_bulk(std::string& out, std::string_view s) {
   out.append("$").append(std::to_string(s.size())).append("\r\n").append(s).append("\r\n");
+}
+void reply_ids(std::string& out, const std::vector<std::uint64_t>& ids) {
+  out.append("*").append(std::to_string(ids.size())).append("\r\n");
+  for (auto id : ids) reply_bulk(out, std::to_string(id));
+}
+
+std::optional<std::uint64_t> parse_id(std::string_view s) {
+  std::uint64_t id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (s.empty() || ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return id;
+}
+
+// protocol.md 10.6: ids separated by single spaces or commas.
+bool parse_id_list(std::string_view list, std::vector<std::uint64_t>& ids, std::string& why) {
+  ids.clear();
+  if (list.empty()) {
+    why = "no id given";
+    return false;
+  }
+  for (std::size_t at = 0;;) {
+    std::size_t sep = list.find_first_of(" ,", at);
+    std::string_view token = list.substr(at, sep == std::string_view::npos ? std::string_view::npos : sep - at);
+    auto id = parse_id(token);
+    if (!id) {
+      why = "'" + std::string(token.substr(0, 32)) + "' is not a job id (decimal digits, separated by one space or comma)";
+      return false;
+    }
+    ids.push_back(*id);
+    if (sep == std::string_view::npos) return true;
+    at = sep + 1;
+  }
 }
 
 // The reader's limits (protocol.md 3.4): before AUTH a message must be small and may not be
@@ -115,9 +148,15 @@ resp_limits endpoint_limits(const front_config& cfg, bool authed, bool accept_in
 }
 
 struct answer_connection {
-  answer_connection(answer_context& ctx, std::string remote)
+  answer_connection(answer_context& ctx, std::string remote, const asio::any_io_executor& ex)
       : ctx(ctx), remote(std::move(remote)), authed(ctx.cfg.answer_password.empty()),
-        reader(endpoint_limits(ctx.cfg, authed, true)) {}
+        reader(endpoint_limits(ctx.cfg, authed, true)), room(ex) {}
+  ~answer_connection() {
+    for (auto id : blocked_on)
+      if (job_slot* s = ctx.pending.find(id)) s->stream.forget_writer(&room);
+  }
+  answer_connection(const answer_connection&) = delete;
+  answer_connection& operator=(const answer_connection&) = delete;
 
   answer_context& ctx;
   std::string remote;  // "address:port" of the peer, for log lines
@@ -126,6 +165,11 @@ struct answer_connection {
   bool quit = false;   // close once the replies gathered so far are written
   int auth_failures = 0;
   std::shared_ptr<spdlog::logger> log = log::get("answer");
+  // Back-pressure (protocol.md 10.4): the streams whose unsent bytes reached --stream-buffer
+  // after this connection's chunks; until they shrink, it runs and reads nothing more.
+  asio::steady_timer room;
+  std::vector<std::uint64_t> blocked_on;
+  std::vector<std::uint64_t> ids, missed;  // scratch of the m* commands
 
   // Handles one command, appending its reply to out.
   void handle(const resp_reader::command& c, std::string& out) {
@@ -139,6 +183,12 @@ struct answer_connection {
     if (iequals(cmd, "auth")) return auth(argv, out);
     if (!authed) return reply_error(out, answer_error::noauth);
     if (iequals(cmd, "url")) return answer(argv, out);
+    if (iequals(cmd, "chunk")) return chunk(argv, out);
+    if (iequals(cmd, "stream")) return start_stream(argv, out);
+    if (iequals(cmd, "end")) return end(argv, out);
+    if (iequals(cmd, "mchunk")) return many(fan::chunk, argv, out);
+    if (iequals(cmd, "mend")) return many(fan::end, argv, out);
+    if (iequals(cmd, "murl")) return many(fan::answer, argv, out);
     if (iequals(cmd, "ping")) {
       if (argv.size() > 1) return reply_bulk(out, argv[1]);
       return reply_status(out, "PONG");
@@ -190,32 +240,175 @@ struct answer_connection {
   }
 
   job_slot* waiting_job(std::string_view ids) {
-    std::uint64_t id = 0;
-    auto [p, ec] = std::from_chars(ids.data(), ids.data() + ids.size(), id);
-    job_slot* slot = (ec == std::errc{} && p == ids.data() + ids.size()) ? ctx.pending.find(id) : nullptr;
-    return slot && slot->st != job_slot::state::done ? slot : nullptr;
+    auto id = parse_id(ids);
+    job_slot* slot = id ? ctx.pending.find(*id) : nullptr;
+    return slot && slot->waiting() ? slot : nullptr;
+  }
+  job_slot* stream_job(std::string_view ids) {
+    auto id = parse_id(ids);
+    job_slot* slot = id ? ctx.pending.find(*id) : nullptr;
+    return slot && slot->open_stream() ? slot : nullptr;
+  }
+
+  void unknown_job(std::string_view ids, std::string& out) {
+    front_stats::inc(ctx.stats.answers_unknown);
+    log->debug("[j{}] answer for an unknown or finished job", ids.substr(0, 32));
+    reply_error(out, std::string(answer_error::unknown_job).append(ids.substr(0, 32)) +
+                         " (answered, timed out, or not from this front)");
+  }
+  void no_stream(std::string_view ids, std::string& out) {
+    front_stats::inc(ctx.stats.answers_unknown);
+    log->debug("[j{}] stream command for no open stream", ids.substr(0, 32));
+    reply_error(out, std::string(answer_error::no_stream).append(ids.substr(0, 32)).append(answer_error::no_stream_why));
+  }
+  void invalid(job_slot& slot, std::string_view why, std::string& out) {
+    front_stats::inc(ctx.stats.answers_invalid);
+    log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot.id, why);
+    slot.finish(errc::bad_answer);
+    reply_error(out, std::string(answer_error::invalid_answer).append(why));
   }
 
   void answer(std::span<const std::string_view> argv, std::string& out) {
     if (argv.size() != 3) return reply_error(out, answer_error::answer_arity);
-    std::string_view ids = argv[1];
-    job_slot* slot = waiting_job(ids);
-    if (!slot) {
-      front_stats::inc(ctx.stats.answers_unknown);
-      log->debug("[j{}] answer for an unknown or finished job", ids);
-      return reply_error(out, std::string(answer_error::unknown_job).append(ids.substr(0, 32)) +
-                                  " (answered, timed out, or not from this front)");
-    }
+    job_slot* slot = waiting_job(argv[1]);
+    if (!slot) return unknown_job(argv[1], out);
     std::string why;
-    if (!parse_answer(argv[2], slot->answer, why)) {
-      front_stats::inc(ctx.stats.answers_invalid);
-      log->warn("[j{}] invalid answer from worker, client gets 502: {}", slot->id, why);
-      slot->finish(errc::bad_answer);
-      return reply_error(out, std::string(answer_error::invalid_answer) + why);
-    }
+    if (!parse_answer(argv[2], slot->answer, why)) return invalid(*slot, why, out);
     front_stats::inc(ctx.stats.answers_accepted);
     slot->finish(errc::none);
     reply_status(out, "OK");
+  }
+
+  // ---- streamed answers (protocol.md 10) ----------------------------------------------------
+
+  void start_stream(std::span<const std::string_view> argv, std::string& out) {
+    if (argv.size() != 3) return reply_error(out, std::string(answer_error::wrong_arity) + "stream <job_id> <head>");
+    job_slot* slot = waiting_job(argv[1]);
+    if (!slot) return unknown_job(argv[1], out);
+    std::string why;
+    std::uint64_t declared = answer_stream::no_length;
+    if (!parse_answer(argv[2], slot->answer, why) || !declared_length(argv[2], declared, why))
+      return invalid(*slot, why, out);
+    front_stats::inc(ctx.stats.streams_started);
+    front_stats::inc(ctx.stats.answers_accepted);
+    slot->st = job_slot::state::streaming;
+    slot->stream.reset();
+    slot->stream.declared = declared;
+    std::string first = std::move(slot->answer.body);  // a body in the head: the first bytes (10.1)
+    slot->answer.body.clear();
+    slot->wake.cancel();
+    if (!append(*slot, first, out)) return;
+    reply_status(out, "OK");
+  }
+
+  void chunk(std::span<const std::string_view> argv, std::string& out) {
+    if (argv.size() != 3) return reply_error(out, std::string(answer_error::wrong_arity) + "chunk <job_id> <bytes>");
+    job_slot* slot = stream_job(argv[1]);
+    if (!slot) return no_stream(argv[1], out);
+    if (append(*slot, argv[2], out)) reply_status(out, "OK");
+  }
+
+  void end(std::span<const std::string_view> argv, std::string& out) {
+    if (argv.size() != 2) return reply_error(out, std::string(answer_error::wrong_arity) + "end <job_id>");
+    job_slot* slot = stream_job(argv[1]);
+    if (!slot) return no_stream(argv[1], out);
+    if (finish_stream(*slot, out)) reply_status(out, "OK");
+  }
+
+  // Takes the bytes into the stream; false after replying the error of 10.3 (a declared length
+  // passed: the bytes that fit are kept, then the connection is closed).
+  bool append(job_slot& slot, std::string_view bytes, std::string& out) {
+    answer_stream& st = slot.stream;
+    bool too_long = st.declared != answer_stream::no_length && bytes.size() > st.declared - st.received;
+    if (too_long) bytes = bytes.substr(0, st.declared - st.received);
+    st.bytes.append(bytes);
+    st.received += bytes.size();
+    if (!bytes.empty() || too_long) slot.wake.cancel();
+    if (too_long) {
+      st.cut = true;
+      std::string n = std::to_string(st.declared);
+      log->warn("[j{}] the stream sent more than its Content-Length ({} bytes): the connection is closed after them", slot.id, n);
+      reply_error(out, std::string(answer_error::stream_too_long) + n + " bytes)");
+      return false;
+    }
+    if (st.bytes.size() >= ctx.cfg.stream_buffer) {  // 10.4: read no more until it shrinks
+      st.add_writer(&room);
+      if (std::find(blocked_on.begin(), blocked_on.end(), slot.id) == blocked_on.end()) blocked_on.push_back(slot.id);
+    }
+    return true;
+  }
+
+  bool finish_stream(job_slot& slot, std::string& out) {
+    answer_stream& st = slot.stream;
+    slot.wake.cancel();
+    if (st.declared == answer_stream::no_length || st.received == st.declared) {
+      st.ended = true;
+      return true;
+    }
+    st.cut = true;
+    log->warn("[j{}] the stream ended after {} of its {} bytes (Content-Length): the connection is closed", slot.id,
+              st.received, st.declared);
+    reply_error(out, std::string(answer_error::stream_too_short) + std::to_string(st.received) + " of its " +
+                         std::to_string(st.declared) + " bytes (Content-Length)");
+    return false;
+  }
+
+  // mchunk, mend, murl (10.6): the array of the ids that did not take it.
+  enum class fan { chunk, end, answer };
+  void many(fan what, std::span<const std::string_view> argv, std::string& out) {
+    static constexpr std::string_view usage[] = {"mchunk <ids> <bytes>", "mend <ids>", "murl <ids> <json>"};
+    if (argv.size() != (what == fan::end ? 2u : 3u))
+      return reply_error(out, std::string(answer_error::wrong_arity).append(usage[static_cast<int>(what)]));
+    std::string why;
+    if (!parse_id_list(argv[1], ids, why)) return reply_error(out, std::string(answer_error::bad_id_list) + why);
+    missed.clear();
+    std::string scratch;
+    if (what == fan::answer) {  // one answer, parsed once
+      http_answer parsed;
+      if (!parse_answer(argv[2], parsed, why)) {
+        for (auto id : ids)
+          if (job_slot* s = ctx.pending.find(id); s && s->waiting()) invalid(*s, why, scratch);
+        return reply_error(out, std::string(answer_error::invalid_answer) + why);
+      }
+      for (auto id : ids) {
+        job_slot* s = ctx.pending.find(id);
+        if (!s || !s->waiting()) {
+          missed.push_back(id);
+          continue;
+        }
+        s->answer = parsed;
+        front_stats::inc(ctx.stats.answers_accepted);
+        s->finish(errc::none);
+      }
+    } else {
+      for (auto id : ids) {
+        job_slot* s = ctx.pending.find(id);
+        scratch.clear();
+        bool took = s && s->open_stream() && (what == fan::chunk ? append(*s, argv[2], scratch) : finish_stream(*s, scratch));
+        if (!took) missed.push_back(id);
+      }
+    }
+    if (!missed.empty()) front_stats::inc(ctx.stats.answers_unknown, missed.size());
+    reply_ids(out, missed);
+  }
+
+  // Until every stream this connection filled has room again (10.4).
+  asio::awaitable<void> wait_for_room() {
+    for (;;) {
+      std::erase_if(blocked_on, [this](std::uint64_t id) {
+        job_slot* s = ctx.pending.find(id);
+        if (s && s->open_stream() && s->stream.bytes.size() >= ctx.cfg.stream_buffer) {
+          s->stream.add_writer(&room);
+          return false;
+        }
+        if (s) s->stream.forget_writer(&room);
+        return true;
+      });
+      if (blocked_on.empty()) co_return;
+      room.expires_at(asio::steady_timer::time_point::max());
+      error_code ec;
+      co_await room.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
   }
 
   // A message over --max-answer-size: its large bulks were dropped unread (resp_reader's
@@ -223,7 +416,15 @@ struct answer_connection {
   // commands behind it go on.
   void oversized(std::span<const std::string_view> argv, std::string& out) {
     std::string limit = "larger than --max-answer-size (" + std::to_string(ctx.cfg.max_answer_size) + " bytes)";
-    bool is_answer = iequals(argv[0], "url") && argv.size() == 3;
+    if (iequals(argv[0], "chunk") && argv.size() == 3) {  // the stream is cut (10.8)
+      if (job_slot* s = stream_job(argv[1])) {
+        log->warn("[j{}] a chunk {}: the stream is cut", s->id, limit);
+        s->stream.cut = true;
+        s->wake.cancel();
+      }
+      return reply_error(out, std::string(answer_error::message_too_large) + limit);
+    }
+    bool is_answer = (iequals(argv[0], "url") || iequals(argv[0], "stream")) && argv.size() == 3;
     job_slot* slot = is_answer ? waiting_job(argv[1]) : nullptr;  // a skipped id is empty: no job
     if (!slot) return reply_error(out, std::string(answer_error::message_too_large) + limit);
     front_stats::inc(ctx.stats.answers_invalid);
@@ -252,26 +453,32 @@ bool injected(const answer_context& ctx, error_code& ec, std::string_view where)
 }
 
 asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::socket socket) {
-  answer_connection conn(ctx, remote_text(socket));
+  answer_connection conn(ctx, remote_text(socket), socket.get_executor());
   std::vector<char> buf(64 * 1024);
   std::string out;
   error_code ec;
-  while (!conn.quit) {
-    auto n = co_await socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || injected(ctx, ec, "read")) break;  // an injected failure loses the bytes read
-    conn.reader.feed(buf.data(), n);
-    while (!conn.quit) {
+  for (;;) {
+    // Runs the commands read so far; a chunk that fills its stream (10.4) stops it there.
+    while (!conn.quit && conn.blocked_on.empty()) {
       auto cmd = conn.reader.next_command();
       if (!cmd) break;
       conn.handle(*cmd, out);
     }
-    if (!conn.quit && !conn.reader.error().empty()) conn.protocol_error(out);
+    if (!conn.quit && conn.blocked_on.empty() && !conn.reader.error().empty()) conn.protocol_error(out);
     if (!out.empty()) {
       co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
       if (ec || injected(ctx, ec, "write")) break;
       out.clear();
       if (out.capacity() > 64 * 1024) out.shrink_to_fit();
     }
+    if (conn.quit) break;
+    if (!conn.blocked_on.empty()) {
+      co_await conn.wait_for_room();
+      continue;
+    }
+    auto n = co_await socket.async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || injected(ctx, ec, "read")) break;  // an injected failure loses the bytes read
+    conn.reader.feed(buf.data(), n);
   }
   socket.close(ec);
 }

@@ -1,6 +1,10 @@
 // The answer endpoint: a small RESP server each front thread runs, where workers deliver
 // answers (as in the original Tempest). Commands (case-insensitive, RESP arrays or inline):
 //   url <job_id> <json>   complete the job's HTTP request -> +OK | -ERR unknown job | -ERR invalid answer
+//   stream <job_id> <head>, chunk <job_id> <bytes>, end <job_id>
+//                         a streamed answer (docs/protocol.md 10.1-10.5) -> +OK | -ERR ...
+//   mchunk <ids> <bytes>, mend <ids>, murl <ids> <json>
+//                         the same to many jobs at once (10.6) -> the array of the ids that did not take it
 //   AUTH [user] <password>, PING [msg], ECHO msg, INFO [section], QUIT, SELECT n, CLIENT ...
 // Replies to pipelined commands are gathered and written once per read.
 //
@@ -17,6 +21,8 @@
 //     header lines) closes the connection without a reply, as Redis does: a web page can make a
 //     browser POST to 127.0.0.1, and its body lines must never run as answers. After an unknown
 //     command, inline commands are refused (only '*' arrays are read).
+//   - A chunk that leaves its stream holding --stream-buffer unsent bytes stops the connection
+//     (no command runs, nothing is read) until the HTTP side has taken them (10.4).
 //   - With a password set, everything but AUTH and QUIT needs AUTH first (-NOAUTH). Passwords are
 //     compared in constant time; --answer-auth-attempts wrong ones close the connection; those
 //     and protocol errors are counted (INFO answer_auth_failures, answer_protocol_errors) and

@@ -45,6 +45,12 @@ settings_table make_front_settings(front_config& c) {
   t.add({"max-answer-size", "SIZE", "16m",
          "largest RESP message a worker may send to the answer endpoint (exact); a larger answer gets -ERR and its request 502",
          [&c](const std::string& v) { c.max_answer_size = parse_size(v); }, "1k", "2g"});
+  t.add({"stream-buffer", "SIZE", "1m",
+         "unsent bytes of a streamed answer (protocol.md 10.4) past which the front stops reading that worker connection",
+         [&c](const std::string& v) { c.stream_buffer = parse_size(v); }, "4k", "1g"});
+  t.add({"stream-idle-timeout", "DURATION", "30s",
+         "a streamed answer that gets no chunk, or whose client takes no byte, for this long is cut and its connection closed",
+         [&c](const std::string& v) { c.stream_idle_timeout = parse_duration(v); }, "10ms"});
   t.add({"answer-max-args", "INT", "16",
          "most items in one command on the answer endpoint; more is a protocol error and closes the connection",
          [&c](const std::string& v) { c.answer_max_args = static_cast<std::uint64_t>(parse_int(v)); }, "3", "1048576"});

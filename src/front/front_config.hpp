@@ -31,6 +31,8 @@ struct front_config {
   std::uint64_t max_header_size = 0;  // -> 431
   std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint (exact)
   std::uint64_t answer_max_args = 0;  // items in one answer-endpoint command ("*N")
+  std::uint64_t stream_buffer = 0;                // unsent bytes of a streamed answer before the worker is paused
+  std::chrono::milliseconds stream_idle_timeout{}; // a stream with no progress for this long is cut
   std::uint64_t answer_auth_max_size = 0;  // largest RESP message before AUTH (with a password)
   int answer_auth_attempts = 0;       // wrong passwords per answer connection before it is closed
   std::uint64_t max_connections = 0;  // HTTP connections per front; past it new ones are refused

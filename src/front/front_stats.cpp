@@ -19,6 +19,9 @@ std::string front_stats::info_text() const {
   line("answers_invalid", answers_invalid);
   line("answer_auth_failures", answer_auth_failures);
   line("answer_protocol_errors", answer_protocol_errors);
+  line("streams_started", streams_started);
+  line("streams_cut", streams_cut);
+  line("stream_bytes", stream_bytes);
   line("timeouts", timeouts);
   line("cancelled", cancelled);
   line("redis_unavailable", redis_unavailable);

@@ -20,6 +20,9 @@ struct front_stats {
   std::atomic<std::uint64_t> answers_invalid{0};    // answers rejected (-> 502), oversized ones too
   std::atomic<std::uint64_t> answer_auth_failures{0};    // wrong passwords on the answer endpoint
   std::atomic<std::uint64_t> answer_protocol_errors{0};  // answer connections closed: bad RESP, limits, HTTP
+  std::atomic<std::uint64_t> streams_started{0};    // streamed answers whose head was accepted
+  std::atomic<std::uint64_t> streams_cut{0};        // streams ended early: idle, over or under their length, client gone
+  std::atomic<std::uint64_t> stream_bytes{0};       // body bytes of streams handed to clients
   std::atomic<std::uint64_t> timeouts{0};           // 504s
   std::atomic<std::uint64_t> cancelled{0};          // jobs cancelled: the client went away first
   std::atomic<std::uint64_t> redis_unavailable{0};  // 503s because Redis was unreachable

@@ -32,7 +32,9 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
+#include <charconv>
 #include <vector>
 
 namespace tempest::front {
@@ -217,11 +219,49 @@ queue_keys::priority decide_meta(const front_config& cfg, const http_request& re
   return p;
 }
 
-// Watches a waiting request's connection (only once the answer takes more than a moment, so
-// fast requests pay nothing): a client that closes it has its job cancelled.
-struct disconnect_watch {
-  bool active = true;  // false once the wait is over: the handler then touches nothing
-  bool gone = false;   // the client closed the connection
+// Watches a waiting request's connection: a client that closes it has its job cancelled (or
+// its stream cut). Started only once the answer takes more than a moment, so fast requests pay
+// nothing, or when a stream starts. A readable socket that is not closed holds the next
+// pipelined request: the watch then ends, and the bytes stay for the next read.
+class client_watch {
+ public:
+  client_watch(asio::ip::tcp::socket& s, job_slot& slot) : socket_(s), slot_(slot) {}
+  ~client_watch() { stop(); }
+  client_watch(const client_watch&) = delete;
+  client_watch& operator=(const client_watch&) = delete;
+
+  void start() {
+    if (flags_) return;
+    flags_ = std::make_shared<flags>();
+    socket_.async_wait(asio::ip::tcp::socket::wait_read, [f = flags_, &slot = slot_, fd = socket_.native_handle()](error_code e) {
+      if (e || !f->active) return;
+      char c;
+      auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        f->gone = true;
+        slot.wake.cancel();
+      }
+    });
+  }
+  bool started() const { return flags_ != nullptr; }
+  bool gone() const { return flags_ && flags_->gone; }
+  // Ends the watch; no other operation of the socket may be pending (its wait is cancelled).
+  void stop() {
+    if (!flags_) return;
+    flags_->active = false;  // the handler then touches nothing
+    error_code ignored;
+    socket_.cancel(ignored);
+    flags_.reset();
+  }
+
+ private:
+  struct flags {
+    bool active = true;
+    bool gone = false;  // the client closed the connection
+  };
+  asio::ip::tcp::socket& socket_;
+  job_slot& slot_;
+  std::shared_ptr<flags> flags_;
 };
 
 constexpr std::chrono::milliseconds watch_after{50};
@@ -229,51 +269,52 @@ constexpr std::chrono::milliseconds watch_after{50};
 // The read buffer of an idle keep-alive connection, bytes.
 constexpr std::size_t idle_buffer = 512;
 
-// Waits for the job's answer or its deadline; returns true with the response to send in
-// slot.answer (the worker's, or the front's error), or false when the client went away (the
-// job is then cancelled: field <respond_to>/<id> of tempest:cancelled).
-asio::awaitable<bool> wait_for_answer(http_context& ctx, asio::ip::tcp::socket& socket, job_slot& slot) {
+// The job leaves the pending table (later answers get "-ERR unknown job").
+void forget_job(http_context& ctx, job_slot& slot) {
+  ctx.pending.remove(slot.id);
+  front_stats::dec(ctx.stats.pending_jobs);
+}
+
+// The client went away first: the job is marked cancelled (field <respond_to>/<id> of
+// tempest:cancelled) so that workers skip it, or see request::cancelled().
+void cancel_job(http_context& ctx, const job_slot& slot) {
+  front_stats::inc(ctx.stats.cancelled);
+  std::string id = std::to_string(slot.id);
+  // The hash lives as long as the longest wait: --timeout after the last cancellation.
+  auto ignore = [](error_code, resp_value) {};
+  ctx.redis.send(format_command({"HSET", queue_keys::cancelled, queue_keys::cancel_field(ctx.respond_to, id), "1"}),
+                 ignore);
+  ctx.redis.send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(ctx.cfg.timeout.count() + 1000)}),
+                 ignore);
+}
+
+enum class wait_outcome { respond, stream, gone };
+
+// Waits for the job's answer or its deadline: `respond` with the response to send in
+// slot.answer (the worker's, or the front's error); `stream` when a streamed answer's head
+// arrived (the job stays pending, the watch goes on: send_stream); `gone` when the client
+// went away (the job is then cancelled).
+asio::awaitable<wait_outcome> wait_for_answer(http_context& ctx, job_slot& slot, client_watch& watch) {
   auto deadline = std::chrono::steady_clock::now() + ctx.cfg.timeout;
-  std::shared_ptr<disconnect_watch> watch;
   slot.wake.expires_after(std::min(ctx.cfg.timeout, watch_after));
-  while (slot.st != job_slot::state::done && !(watch && watch->gone)) {
+  while (slot.waiting() && !watch.gone()) {
     error_code ec;
     co_await slot.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) continue;  // woken: an answer, an error, or the client left
-    if (watch || std::chrono::steady_clock::now() >= deadline) break;  // the deadline passed
-    watch = std::make_shared<disconnect_watch>();
-    socket.async_wait(asio::ip::tcp::socket::wait_read, [watch, &slot, fd = socket.native_handle()](error_code e) {
-      if (e || !watch->active) return;
-      char c;
-      auto n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        watch->gone = true;
-        slot.wake.cancel();
-      }  // else: the next pipelined request is there; stop watching
-    });
+    if (watch.started() || std::chrono::steady_clock::now() >= deadline) break;  // the deadline passed
+    watch.start();
     slot.wake.expires_at(deadline);
   }
-  bool gone = watch && watch->gone && slot.st != job_slot::state::done;
-  if (watch) {
-    watch->active = false;
-    error_code ignored;
-    socket.cancel(ignored);
-  }
-  ctx.pending.remove(slot.id);
-  front_stats::dec(ctx.stats.pending_jobs);
+  if (slot.st == job_slot::state::streaming) co_return wait_outcome::stream;
+  bool gone = watch.gone() && slot.st != job_slot::state::done;
+  watch.stop();
+  forget_job(ctx, slot);
   if (gone) {
-    front_stats::inc(ctx.stats.cancelled);
-    std::string id = std::to_string(slot.id);
-    // The hash lives as long as the longest wait: --timeout after the last cancellation.
-    auto ignore = [](error_code, resp_value) {};
-    ctx.redis.send(format_command({"HSET", queue_keys::cancelled, queue_keys::cancel_field(ctx.respond_to, id), "1"}),
-                   ignore);
-    ctx.redis.send(format_command({"PEXPIRE", queue_keys::cancelled, std::to_string(ctx.cfg.timeout.count() + 1000)}),
-                   ignore);
+    cancel_job(ctx, slot);
     log::get("http")->debug("[j{}] the client went away: job cancelled", slot.id);
-    co_return false;
+    co_return wait_outcome::gone;
   }
-  if (slot.st == job_slot::state::done && slot.error == errc::none) co_return true;
+  if (slot.st == job_slot::state::done && slot.error == errc::none) co_return wait_outcome::respond;
   errc e = slot.st == job_slot::state::done ? slot.error
            : slot.st == job_slot::state::pushing ? errc::redis_unavailable
                                                  : errc::answer_timeout;
@@ -281,7 +322,101 @@ asio::awaitable<bool> wait_for_answer(http_context& ctx, asio::ip::tcp::socket& 
   if (e == errc::redis_unavailable) front_stats::inc(ctx.stats.redis_unavailable);
   log::get("http")->debug("[j{}] answered {}: {}", slot.id, http_status(e), error_text(e));
   error_response(e, slot.answer);
-  co_return true;
+  co_return wait_outcome::respond;
+}
+
+// Sends a streamed answer (protocol.md 10) as its bytes arrive: the head at once, then what
+// the answer endpoint gathered in slot.stream, one write at a time (the bytes that arrive
+// meanwhile wait in the stream's buffer; taking them wakes the answer connections that
+// paused for room, 10.4). Returns whether the connection can take the next request.
+asio::awaitable<bool> send_stream(http_context& ctx, asio::ip::tcp::socket& socket, job_slot& slot,
+                                  client_watch& watch, deadline& dl, response_framing framing, std::string& head) {
+  answer_stream& st = slot.stream;
+  const auto idle = ctx.cfg.stream_idle_timeout;
+  bool sized = st.declared != answer_stream::no_length;
+  framing.kind = sized ? response_framing::body::sized
+                 : framing.version >= 11 ? response_framing::body::chunked
+                                         : response_framing::body::until_close;
+  if (framing.kind == response_framing::body::until_close) framing.keep_alive = false;
+  framing.length = st.declared;
+  bool chunked = framing.kind == response_framing::body::chunked;
+  head.clear();
+  bool with_body = serialize_head(slot.answer, framing, head);  // HEAD, 204, 304: chunks are dropped
+  watch.start();
+
+  std::string sending;          // the bytes being written (swapped with st.bytes)
+  const char* cut = nullptr;    // why the stream ended early
+  bool client_left = false;
+  bool complete = false;
+  for (;;) {
+    if (!st.bytes.empty()) {
+      if (with_body) sending.swap(st.bytes);
+      st.bytes.clear();
+      st.wake_writers();
+    }
+    complete = st.ended;
+    if (chunked && !sending.empty()) {
+      char size[20];
+      auto [end, e] = std::to_chars(size, size + sizeof size, sending.size(), 16);
+      head.append(size, end).append("\r\n");
+    }
+    std::string_view tail = !chunked ? "" : sending.empty() ? (complete && with_body ? "0\r\n\r\n" : "")
+                                            : (complete ? "\r\n0\r\n\r\n" : "\r\n");
+    if (!head.empty() || !sending.empty() || !tail.empty()) {
+      std::array<asio::const_buffer, 3> bufs{asio::buffer(head), asio::buffer(sending), asio::buffer(tail)};
+      error_code ec;
+      // The idle limit is on progress: each write that takes some bytes re-arms it, so a slow
+      // reader is served at its pace and only one that takes nothing is dropped.
+      for (std::size_t left = asio::buffer_size(bufs); left > 0 && !ec;) {
+        dl.arm(idle);
+        std::size_t n = co_await socket.async_write_some(bufs, asio::redirect_error(asio::use_awaitable, ec));
+        left -= n;
+        for (auto& b : bufs) {
+          std::size_t k = std::min(n, b.size());
+          b += k;
+          n -= k;
+        }
+      }
+      dl.disarm();
+      front_stats::inc(ctx.stats.stream_bytes, sending.size());
+      head.clear();
+      sending.clear();
+      if (ec) {
+        cut = dl.expired() ? "the client took nothing for --stream-idle-timeout" : "the client went away";
+        client_left = !dl.expired();
+        complete = false;
+        break;
+      }
+    }
+    if (complete) break;
+    if (st.cut) {
+      cut = "the worker's stream broke its rules (logged above)";
+      break;
+    }
+    if (watch.gone()) {
+      cut = "the client went away";
+      client_left = true;
+      break;
+    }
+    if (!st.bytes.empty()) continue;
+    error_code ec;
+    slot.wake.expires_after(idle);
+    co_await slot.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && st.bytes.empty() && !st.ended && !st.cut) {
+      cut = "no chunk within --stream-idle-timeout";
+      break;
+    }
+  }
+  watch.stop();
+  forget_job(ctx, slot);
+  st.reset();
+  if (cut) {
+    front_stats::inc(ctx.stats.streams_cut);
+    log::get("http")->info("[j{}] streamed answer cut, connection closed: {}", slot.id, cut);
+    if (client_left) cancel_job(ctx, slot);
+    co_return false;
+  }
+  co_return framing.keep_alive;
 }
 
 // One request's header and body, read and checked. `target`'s views point into `path_scratch`
@@ -418,11 +553,17 @@ asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket 
     bool keep_alive = req.keep_alive();
     bool head_only = req.method() == http::verb::head;
     issue_job(ctx, req, target, remote_addr, slot);
-    if (!co_await wait_for_answer(ctx, stream, slot)) break;  // the client went away
+    client_watch watch(stream, slot);
+    auto outcome = co_await wait_for_answer(ctx, slot, watch);
+    if (outcome == wait_outcome::gone) break;
     keep_alive = keep_alive && !ctx.stopping;
+    response_framing framing{.version = req.version(), .keep_alive = keep_alive, .head = head_only};
+    if (outcome == wait_outcome::stream) {
+      if (!co_await send_stream(ctx, stream, slot, watch, dl, framing, head)) break;
+      continue;
+    }
     dl.arm(std::max(cfg.header_timeout, cfg.timeout));
-    co_await write_response(stream, slot.answer, {.version = req.version(), .keep_alive = keep_alive, .head = head_only},
-                            head, ec);  // adds the reason and the framing
+    co_await write_response(stream, slot.answer, framing, head, ec);  // adds the reason and the framing
     if (ec || !keep_alive) break;
   }
   dl.disarm();

@@ -53,10 +53,12 @@ bool serialize_head(const http_answer& res, const response_framing& framing, std
   out.append(http_date());
   out.append("\r\n");
   bool no_body = status == 204 || status == 304;
-  if (!no_body) {
+  if (!no_body && framing.kind == response_framing::body::sized) {
     out.append("Content-Length: ");
-    append_number(out, res.body.size());
+    append_number(out, framing.length == ~std::uint64_t{0} ? res.body.size() : framing.length);
     out.append("\r\n");
+  } else if (!no_body && framing.kind == response_framing::body::chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
   }
   out.append("\r\n");
   return !no_body && !framing.head;

@@ -8,6 +8,8 @@
 //   Connection: close               (1.1, not kept alive) or keep-alive (1.0, kept alive)
 //   Date: <now>
 //   Content-Length: <body size>     (none for 204 and 304; HEAD: the GET body's size, no body)
+// A streamed answer (protocol.md 10.3) instead gets the Content-Length its head declared,
+// Transfer-Encoding: chunked, or neither (HTTP/1.0: the body ends when the connection does).
 //
 // Why not a Beast message and http::async_write: Beast's serializer walks a generic buffer
 // sequence per field and per write step, and each framing setter re-reads the fields; on the
@@ -19,15 +21,19 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace tempest::front {
 
 struct response_framing {
+  enum class body { sized, chunked, until_close };
   unsigned version = 11;  // the request's: 10 or 11
   bool keep_alive = true;
   bool head = false;  // a HEAD request: the headers a GET gets, no body
+  body kind = body::sized;
+  std::uint64_t length = ~std::uint64_t{0};  // sized: the Content-Length; all ones: the answer's body size
 };
 
 // The Date header's value, formatted at most once a second per thread.

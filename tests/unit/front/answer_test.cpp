@@ -142,3 +142,26 @@ TEST(answer, the_one_pass_reader_agrees_with_the_document_reader) {
     EXPECT_EQ(a.body, b.body) << text;
   }
 }
+
+TEST(answer, a_stream_head_declares_its_length_with_one_decimal_number) {
+  auto length = [](std::string_view head, std::uint64_t& n) {
+    std::string why;
+    n = 7;  // untouched when none is declared
+    return declared_length(head, n, why);
+  };
+  std::uint64_t n = 0;
+  EXPECT_TRUE(length(R"([200,{}])", n));
+  EXPECT_EQ(n, 7u);
+  EXPECT_TRUE(length(R"([200,{"Content-Length":"1048576"}])", n));
+  EXPECT_EQ(n, 1048576u);
+  EXPECT_TRUE(length(R"([200,{"content-length":12}])", n));
+  EXPECT_EQ(n, 12u);
+  EXPECT_TRUE(length(R"([200,{"CONTENT-LENGTH":"0"}])", n));
+  EXPECT_EQ(n, 0u);
+  for (std::string_view bad : {R"([200,{"Content-Length":"-1"}])", R"([200,{"Content-Length":"+1"}])",
+                               R"([200,{"Content-Length":"1,1"}])", R"([200,{"Content-Length":""}])",
+                               R"([200,{"Content-Length":-3}])", R"([200,{"Content-Length":1.5}])",
+                               R"([200,{"Content-Length":["1"]}])", R"([200,{"Content-Length":"99999999999999999999999"}])",
+                               R"([200,{"Content-Length":"1","content-length":"1"}])"})
+    EXPECT_FALSE(length(bad, n)) << bad;
+}
