@@ -28,6 +28,8 @@
 //     dropped_answers()       answers dropped because their endpoint was down or hung
 //     untrusted_jobs()        jobs dropped unhandled: their respond_to was neither announced by
 //                             a front nor in --answer-allow
+//   response::stream()        a streamed body: write(bytes) blocking for room, end(); false
+//                             once the client left or the front cut it (tempest/response.hpp)
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
 //   answer                    send(json_value), send_json("[1,2]"): the answer to a job (a Tempest front takes exactly one per job)
 //

@@ -83,6 +83,43 @@ void response::clear() noexcept {
   status = 200;
   headers.clear();
   body.clear();
+  body_.state_ = body_stream::state::none;
+  body_.error_.clear();
+}
+
+body_stream& response::stream() {
+  if (body_.state_ != body_stream::state::none) return body_;
+  if (!body_.sink_ || body_.respond_to_.empty()) {
+    body_.state_ = body_stream::state::failed;
+    body_.error_ = "the job has no respond_to: nobody waits for this response";
+    return body_;
+  }
+  std::string head;
+  detail::encode_url_answer(*this, head);  // a body set so far: the first bytes (protocol.md 10.1)
+  body_.state_ = body_stream::state::open;
+  body_.send("stream", head);
+  return body_;
+}
+
+bool body_stream::write(std::string_view bytes) {
+  if (state_ != state::open) {
+    if (state_ == state::ended && error_.empty()) error_ = "write after end()";
+    return false;
+  }
+  return bytes.empty() || send("chunk", bytes);
+}
+
+bool body_stream::end() {
+  if (state_ != state::open) return state_ == state::ended;
+  if (!send("end", {})) return false;
+  state_ = state::ended;
+  return true;
+}
+
+bool body_stream::send(std::string_view command, std::string_view payload) {
+  if (sink_->send_stream(command, job_id_, respond_to_, payload, error_)) return true;
+  state_ = state::failed;
+  return false;
 }
 
 namespace detail {

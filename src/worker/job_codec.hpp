@@ -4,7 +4,7 @@
 //
 //   job j;  if (const char* err = job_access::decode(value, j)) ... skip, log err ...
 //   request_access::decode(j, req, body_buf) -> nullptr or what is wrong
-//   encode_url_answer(res, out)     appends [status, headers, body] to out
+//   encode_url_answer(res, out)     appends [status, headers, body] to out (also a stream's head)
 //   encode_error_answer(out)        appends {"error":"internal error"} (non-url actions)
 //
 // If you change the job layout, change src/front/job_encode.cpp too; if you change the answer
@@ -30,6 +30,16 @@ struct request_access {
   // decoded into body_buf (reused between jobs). Returns nullptr or what is wrong.
   static const char* decode(const job& j, request& req, std::string& body_buf);
   static void set_probe(request& req, const cancel_probe* p) { req.probe_ = p; }
+};
+
+struct response_access {
+  // Where res.stream() sends its commands, for the job being handled (clear() keeps it).
+  static void bind(response& res, stream_sink* sink, std::int64_t job_id, std::string_view respond_to) {
+    res.body_.sink_ = sink;
+    res.body_.job_id_ = job_id;
+    res.body_.respond_to_ = respond_to;
+  }
+  static body_stream& body(response& res) { return res.body_; }
 };
 
 // Appends the answer JSON for an HTTP job. Returns how many headers were dropped as invalid.

@@ -67,7 +67,7 @@ using answers::fetch_announced;
 }  // namespace
 
 // One thread's job loop (see the top of the file).
-class worker_lane final : public answer_sink, public cancel_probe {
+class worker_lane final : public answer_sink, public cancel_probe, public stream_sink {
  public:
   worker_lane(worker& w, int index, redis_endpoint ep, std::string id)
       : w_(w), index_(index), ep_(std::move(ep)), redis_(ep_, {connect_timeout, redis_io_timeout}),
@@ -119,6 +119,13 @@ class worker_lane final : public answer_sink, public cancel_probe {
     char buf[24];
     bool flush_now = batch_.size() <= 1 || clock_type::now() - batch_started_ > answer_flush_delay;
     answers_.get(j.respond_to()).send(j.action(), format_job_id(j.id(), buf), json, j.id(), flush_now);
+  }
+
+  // response::stream()'s commands (docs/protocol.md 10): written at once, blocking for room.
+  bool send_stream(std::string_view command, std::int64_t job_id, std::string_view respond_to,
+                   std::string_view payload, std::string& why) override {
+    char buf[24];
+    return answers_.get(respond_to).send_stream(command, format_job_id(job_id, buf), payload, job_id, why);
   }
 
  private:
@@ -242,6 +249,7 @@ class worker_lane final : public answer_sink, public cancel_probe {
 
   void handle_request(const job& j) {
     res_.clear();
+    response_access::bind(res_, this, j.id(), j.respond_to());
     request_access::set_probe(req_, this);
     if (const char* err = request_access::decode(j, req_, body_buf_)) {
       logger().warn("[w{} j{}] bad HTTP job: {}", index_, j.id(), err);
@@ -250,16 +258,28 @@ class worker_lane final : public answer_sink, public cancel_probe {
       res_.body = "Bad Request\n";
       return answer_request(j);
     }
+    bool failed = false;
     try {
       w_.request_handler_(req_, res_);
     } catch (const std::exception& e) {
       logger().error("[w{} j{}] handler failed on {} {}: {}", index_, j.id(), req_.method(), req_.url(), e.what());
-      internal_error();
+      failed = true;
     } catch (...) {
       logger().error("[w{} j{}] handler failed on {} {}: unknown exception", index_, j.id(), req_.method(), req_.url());
-      internal_error();
+      failed = true;
     }
+    if (res_.streaming()) return finish_stream(j, failed);
+    if (failed) internal_error();
     answer_request(j);
+  }
+
+  // A streamed response is ended when its handler returns. One whose handler threw is left
+  // unfinished, so that the client never takes a cut body for a whole one: the front cuts it
+  // after --stream-idle-timeout (protocol.md 10.5).
+  void finish_stream(const job& j, bool failed) {
+    body_stream& out = response_access::body(res_);
+    if (!failed && out.ok() && !out.ended()) out.end();
+    if (!out.ok()) logger().debug("[w{} j{}] stream ended early: {}", index_, j.id(), out.error());
   }
 
   void internal_error() {

@@ -13,7 +13,7 @@ import threading
 import time
 
 from support.harness import (LOOPBACK, FakeWorker, HttpConnection, RespConnection, TempestCase,
-                             curl, split_host_port)
+                             curl, split_host_port, wait_until)
 from support.wire import ConnectionClosed
 
 QUEUE = "streams"
@@ -439,3 +439,79 @@ class LargeStreamTest(StreamCase):
                 self.worker.take_job().answer([200, {}, "fast"])
                 self.assertEqual(other.read_response().body, b"fast")
             state["sock"].close()
+
+
+def pattern_sha256(n):
+    h = hashlib.sha256()
+    block = bytes(i % 251 for i in range(251)) * 1024  # a multiple of 251: every block starts at 0
+    while n > 0:
+        h.update(block[:min(n, len(block))])
+        n -= len(block)
+    return h.hexdigest()
+
+
+class StreamWorkerTest(TempestCase):
+    """examples/stream_worker (libtempest's response::stream()) through the real front."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = cls.start_redis_for_class()
+        cls.front = cls.start_front_for_class(cls.redis, "--queue", QUEUE,
+                                              "--stream-idle-timeout", "1s")
+        cls.worker = cls.start_worker_for_class("stream_worker", cls.redis, QUEUE, "--log-level", "debug")
+
+    def url(self, target):
+        return f"http://{LOOPBACK}:{self.front.http_port}{target}"
+
+    def test_curl_gets_the_pattern_chunked_and_with_a_length(self):
+        for target, n in (("/stream?bytes=10000000", 10_000_000), ("/stream?bytes=70000&length=1", 70_000),
+                          ("/stream?bytes=0", 0)):
+            with self.subTest(target=target):
+                r = curl("-D", "-", "-o", "/dev/null", "-w", "%{size_download}", self.url(target))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                body = curl(self.url(target), timeout=30).stdout
+                self.assertEqual(len(body), n)
+                self.assertEqual(hashlib.sha256(body).hexdigest(), pattern_sha256(n))
+                headers = r.stdout.decode().lower()
+                if "length=1" in target:
+                    self.assertIn(f"content-length: {n}", headers)
+                else:
+                    self.assertIn("transfer-encoding: chunked", headers)
+
+    def test_upload_answers_the_sha256_of_the_body(self):
+        body = bytes(range(256)) * 1000
+        with HttpConnection(self.front.http_port) as client:
+            client.request("POST", "/upload", headers={"Content-Type": "application/octet-stream"}, body=body)
+            resp = client.read_response()
+        self.assertEqual(resp.status, 200)
+        self.assertEqual(resp.body.decode().strip(), hashlib.sha256(body).hexdigest())
+
+    def test_a_client_that_leaves_makes_the_workers_write_fail(self):
+        cancelled_before = self.front.counter("cancelled")
+        with HttpConnection(self.front.http_port, timeout=10) as client:
+            client.request("GET", "/stream?bytes=10000000000")  # 10 GB: never done by itself
+            client._read_head()
+            client._read_exact(1 << 20)
+        # The front sees the close, cuts the stream; the worker's next write gets the error.
+        wait_until(lambda: "stream ended early: ERR no open stream" in self.worker.log(), 10,
+                   message="the worker to log that its stream ended")
+        self.assertGreater(self.front.counter("cancelled"), cancelled_before)
+        # The worker goes on serving.
+        body = curl(self.url("/stream?bytes=1000")).stdout
+        self.assertEqual(len(body), 1000)
+
+    def test_a_worker_killed_mid_stream_gives_a_cut_body_within_the_idle_timeout(self):
+        redis = self.start_redis()
+        front = self.start_front(redis, "--queue", QUEUE, "--stream-idle-timeout", "1s")
+        worker = self.start_worker("stream_worker", redis, QUEUE)
+        with HttpConnection(front.http_port, timeout=10) as client:
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            client.request("GET", "/stream?bytes=10000000000")
+            client._read_head()
+            client._read_exact(4 << 20)  # the chunk framing is checked on the bytes that follow
+            worker.kill()
+            started = time.monotonic()
+            rest = client.wait_closed(timeout=8)
+            self.assertFalse(rest.endswith(b"\r\n0\r\n\r\n"), "the cut body ended with the last chunk")
+            self.assertLess(time.monotonic() - started, 6, "the cut took too long")
+        self.assertGreaterEqual(front.counter("streams_cut"), 1)

@@ -74,7 +74,7 @@ void client::send(std::string_view action, std::string_view id_text, std::string
   if (fd_ < 0) return drop_one(id);
   pending_bytes_ += len;
   out_.append(cmd);
-  pending_.push_back({std::move(cmd), id, now});
+  pending_.push_back({std::move(cmd), len, id, now});
   last_used_ = now;
   if (flush_now) write_some();
   if (pending_.size() % max_unread_answers == 0) read_some();  // keep the replies flowing
@@ -84,6 +84,53 @@ void client::flush_out() {
   if (fd_ >= 0 && out_off_ < out_.size()) write_some();
 }
 
+bool client::send_stream(std::string_view command, std::string_view id_text, std::string_view payload,
+                         std::int64_t id, std::string& why) {
+  auto failed = [&]() -> const std::string* {
+    for (const auto& [fid, text] : failed_streams_)
+      if (fid == id) return &text;
+    return nullptr;
+  };
+  read_some();  // an error for an earlier command of this stream shows now
+  if (const std::string* f = failed()) return why = *f, false;
+  auto now = clock_type::now();
+  expire(now);
+  if (!ensure_open(id, now)) return why = "answer endpoint " + key_ + " is down", false;
+  const std::string_view argv[3] = {command, id_text, payload};
+  std::span<const std::string_view> args(argv, command == "end" ? 2 : 3);
+  if (!wait_for_room(payload.size() + 64)) {
+    if (const std::string* f = failed()) return why = *f, false;
+    return why = "answer endpoint " + key_ + " is down or stopped reading", false;
+  }
+  std::size_t at = out_.size();
+  append_command(out_, {args});
+  std::size_t len = out_.size() - at;
+  pending_bytes_ += len;
+  pending_.push_back({std::string(), len, id, now, true});
+  last_used_ = now;
+  write_some();
+  if (fd_ < 0) {
+    if (const std::string* f = failed()) return why = *f, false;
+    return why = "the answer connection to " + key_ + " broke", false;
+  }
+  return true;
+}
+
+// Waits until `len` more bytes fit in the stream window (one command alone always goes), as
+// long as replies keep coming: none for --answer-timeout marks the endpoint down.
+bool client::wait_for_room(std::size_t len) {
+  auto progress_at = clock_type::now();
+  while (fd_ >= 0 && !pending_.empty() && pending_bytes_ + len > std::min(stream_window, limits_.buffer_bytes)) {
+    std::size_t before = pending_bytes_ + (out_.size() - out_off_);
+    pollfd p{fd_, events(), 0};
+    if (poll(&p, 1, 100) > 0) on_ready(p.revents);
+    auto now = clock_type::now();
+    if (fd_ >= 0 && pending_bytes_ + (out_.size() - out_off_) < before) progress_at = now;
+    else if (fd_ >= 0 && now - progress_at > limits_.timeout) mark_down("stream writes stalled past --answer-timeout");
+  }
+  return fd_ >= 0;
+}
+
 // ---- for pool::collect() --------------------------------------------------------------------------
 
 void client::expire(clock_type::time_point now) {
@@ -91,7 +138,7 @@ void client::expire(clock_type::time_point now) {
   if (!connected_ && now - connect_started_ > limits_.connect_timeout)
     return mark_down("connect timed out (--answer-connect-timeout)");
   if (awaiting_auth_ && now - connect_started_ > limits_.timeout) return mark_down("no reply to AUTH within --answer-timeout");
-  if (!pending_.empty() && now - pending_.front().queued_at > limits_.timeout)
+  if (!pending_.empty() && now - std::max(pending_.front().queued_at, last_reply_at_) > limits_.timeout)
     return mark_down(out_off_ < out_.size() ? "writes stalled past --answer-timeout (endpoint hung?)"
                                              : "no reply within --answer-timeout (endpoint hung?)");
 }
@@ -162,7 +209,7 @@ bool client::start_connect(clock_type::time_point now) {
   if (awaiting_auth_) {
     out_.append(format_command({"AUTH", password_}));
   }
-  for (const auto& p : pending_) out_.append(p.command);
+  for (const auto& p : pending_) out_.append(p.command);  // never a stream's: fail_streams took those
   return true;
 }
 
@@ -223,8 +270,13 @@ bool client::take_replies() {
       broken("a reply to no answer");
       return false;
     }
-    if (r->type == REDIS_REPLY_ERROR) log_refused(pending_.front().id, reply_text(r.get()));
-    pending_bytes_ -= pending_.front().command.size();
+    last_reply_at_ = clock_type::now();
+    if (r->type == REDIS_REPLY_ERROR) {
+      // A stream's error is logged once: the commands behind it get the same one.
+      if (!pending_.front().stream || stream_failed(pending_.front().id, std::string(reply_text(r.get()))))
+        log_refused(pending_.front().id, reply_text(r.get()));
+    }
+    pending_bytes_ -= pending_.front().bytes;
     pending_.pop_front();
     if (pending_.empty()) resent_ = false;
   }
@@ -242,6 +294,7 @@ void client::broken(const char* why) {
     std::string text = std::string(connected_ ? "" : "cannot connect: ") + why;
     return mark_down(text.c_str());
   }
+  fail_streams("the answer connection broke mid-stream");
   logger().debug("[w{}] answer connection to {} broke ({}); reconnecting to resend {} answers", lane_, key_, why, pending_.size());
   resent_ = true;
   start_connect(clock_type::now());
@@ -250,6 +303,7 @@ void client::broken(const char* why) {
 // Drops the queued answers (their requests time out at the front) and leaves the endpoint
 // alone for retry_after_down.
 void client::mark_down(const char* why) {
+  fail_streams(why);
   auto now = clock_type::now();
   dropped_.fetch_add(pending_.size(), std::memory_order_relaxed);
   down_dropped_ += pending_.size();
@@ -291,9 +345,30 @@ bool client::peer_closed() const {
   return poll(&p, 1, 0) > 0;
 }
 
+void client::fail_streams(const char* why) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (!it->stream) {
+      ++it;
+      continue;
+    }
+    stream_failed(it->id, std::string("answer endpoint ") + key_ + ": " + why);
+    pending_bytes_ -= it->bytes;
+    it = pending_.erase(it);
+  }
+}
+
+bool client::stream_failed(std::int64_t id, std::string why) {
+  for (const auto& f : failed_streams_)
+    if (f.first == id) return false;  // the first reason stays
+  if (failed_streams_.size() >= 64) failed_streams_.pop_front();
+  failed_streams_.emplace_back(id, std::move(why));
+  return true;
+}
+
 void client::log_refused(std::int64_t id, std::string_view err) {
-  // A job the front no longer waits for (answered, timed out, older run) is routine.
-  if (err.starts_with(answer_error::unknown_job)) {
+  // A job the front no longer waits for (answered, timed out, older run), or a stream whose
+  // client left, is routine.
+  if (err.starts_with(answer_error::unknown_job) || err.starts_with(answer_error::no_stream)) {
     logger().debug("[w{} j{}] {} refused the answer: {}", lane_, id, key_, err);
     return;
   }

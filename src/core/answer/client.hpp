@@ -78,6 +78,18 @@ class client {
   // Writes what send() queued without flush_now, as far as the socket takes it.
   void flush_out();
 
+  // A streamed answer's command (docs/protocol.md 10): `stream <id> <head>`, `chunk <id>
+  // <bytes>`, `end <id>` (payload empty). Unlike send() it blocks: while the unacknowledged
+  // commands on this connection pass stream_window bytes (the front stops reading a stream's
+  // connection while its client is slow, 10.4), it waits for replies, and it marks the
+  // endpoint down when none comes for --answer-timeout. Stream commands are never resent
+  // after a reconnect (the front may have taken some): the stream fails instead. Returns
+  // false with why when the stream can take no more: an -ERR reply came for one of its
+  // commands (the client left, the front cut it), its connection broke, or the endpoint is down.
+  bool send_stream(std::string_view command, std::string_view id_text, std::string_view payload, std::int64_t id,
+                   std::string& why);
+  static constexpr std::size_t stream_window = 1u << 20;
+
  private:
   friend class pool;
 
@@ -85,9 +97,11 @@ class client {
     void operator()(redisReader* r) const;
   };
   struct pending_answer {
-    std::string command;  // RESP bytes, kept to resend after a reconnect
+    std::string command;  // RESP bytes, kept to resend after a reconnect (empty for a stream's)
+    std::size_t bytes;    // its RESP size
     std::int64_t id;
     clock_type::time_point queued_at;
+    bool stream = false;  // a stream command: not resent, its error fails the stream
   };
 
   // For pool::collect().
@@ -109,6 +123,9 @@ class client {
   void close_fd();
   bool peer_closed() const;
   void log_refused(std::int64_t id, std::string_view err);
+  void fail_streams(const char* why);  // the stream commands without a reply: their streams fail
+  bool stream_failed(std::int64_t id, std::string why);  // false: it had failed already
+  bool wait_for_room(std::size_t len);
 
   std::string key_;  // respond_to as the job gave it: "host:port" or "[v6]:port"
   std::string host_;
@@ -136,6 +153,8 @@ class client {
   std::uint64_t down_since_log_ = 0;         // outages since that line
   clock_type::time_point last_warning_{};    // refused answers are warned about once a second
   std::uint64_t suppressed_warnings_ = 0;
+  clock_type::time_point last_reply_at_{};   // progress: an endpoint that replies is not hung
+  std::deque<std::pair<std::int64_t, std::string>> failed_streams_;  // job id, why (the latest 64)
 };
 
 // The clients of one lane (or of one reap): one per respond_to, created on first use, at most

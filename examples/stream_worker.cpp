@@ -1,0 +1,84 @@
+// A worker that streams (docs/protocol.md 10), for tests, benchmarks and as an example:
+//   GET /stream?bytes=N   streams N bytes (default 1 MiB) where byte i is i % 251, in 64 KiB
+//                         chunks, as application/octet-stream with chunked framing
+//                         (&length=1: with a Content-Length header instead)
+//   POST /upload          answers the lower-case hex SHA-256 of the request body
+//   anything else         404
+// A client that leaves mid-stream makes the next write fail: the handler stops there and the
+// log says why (at debug). Takes the standard worker flags (--help lists them).
+#include <tempest/worker.hpp>
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace {
+
+constexpr std::size_t chunk_size = 64 * 1024;
+
+std::uint64_t bytes_param(const tempest::request& req) {
+  auto text = req.query_param("bytes");
+  if (!text) return 1 << 20;
+  try {
+    return std::stoull(*text);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void stream_bytes(const tempest::request& req, tempest::response& res) {
+  std::uint64_t total = bytes_param(req);
+  res.set_header("Content-Type", "application/octet-stream");
+  if (req.query_param("length") == "1") res.set_header("Content-Length", std::to_string(total));
+  auto& out = res.stream();
+  // 64 KiB of the pattern from offset 0; every chunk starts where the previous one ended.
+  std::string block(chunk_size + 251, '\0');
+  for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i % 251);
+  for (std::uint64_t sent = 0; sent < total && out.ok();) {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, total - sent));
+    out.write(std::string_view(block).substr(sent % 251, n));
+    sent += n;
+  }
+  // The handler's return ends the stream (when it is still ok).
+}
+
+std::string sha256_hex(std::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || !EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) ||
+      !EVP_DigestUpdate(ctx.get(), data.data(), data.size()) || !EVP_DigestFinal_ex(ctx.get(), md.data(), &len))
+    throw std::runtime_error("SHA-256 failed");
+  std::string hex;
+  char digits[3];
+  for (unsigned int i = 0; i < len; ++i) {
+    std::snprintf(digits, sizeof digits, "%02x", md[i]);
+    hex += digits;
+  }
+  return hex;
+}
+
+void handle(const tempest::request& req, tempest::response& res) {
+  if (req.path() == "/stream" && (req.method() == "GET" || req.method() == "HEAD")) return stream_bytes(req, res);
+  res.set_header("Content-Type", "text/plain");
+  if (req.path() == "/upload" && req.method() == "POST") {
+    res.body = sha256_hex(req.body()) + "\n";
+    return;
+  }
+  res.status = 404;
+  res.body = "not found: GET /stream?bytes=N or POST /upload\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = tempest::worker_options::from_args(
+      argc, argv, "Streams GET /stream?bytes=N (byte i is i % 251) and answers POST /upload with the body's SHA-256");
+  tempest::worker w(options);
+  w.on_request(handle);
+  return w.run();
+}
