@@ -315,18 +315,51 @@ def _print_sse_table(sse, meta):
     print("(Redis clients: INFO connected_clients during the run, sse_load's own connection included)")
 
 
+STREAM_TARGET = 0.5  # streamed answers: MB/s through the front vs a plain loopback copy
+
+
+def _print_stream_table(streams, meta):
+    """The stream runs (MB/s, median per target) and their summary for the JSON."""
+    print()
+    if not streams:
+        print("streamed answers: not measured (%s)" % meta.get("stream_problem"))
+        return {"problem": meta.get("stream_problem")}
+    by_target = {}
+    for s in streams:
+        s["mb_s"] = s["bytes"] / s["seconds"] / 1e6 if s["seconds"] > 0 else None
+        by_target.setdefault(s["target"], []).append(s)
+    print("streamed answers: %s bytes on one connection, read by curl (median of %s runs)"
+          % (meta.get("stream_bytes", "?"), meta.get("repeat", "?")))
+    medians = {}
+    for target, rows in by_target.items():
+        rates = sorted(r["mb_s"] for r in rows if r["mb_s"])
+        medians[target] = rates[len(rates) // 2] if rates else None
+        print("  %-45s %8.0f MB/s   (runs: %s)" % (rows[0]["label"], medians[target] or 0,
+                                                  ", ".join("%.0f" % x for x in rates)))
+    direct, front = medians.get("s-direct"), medians.get("s-front")
+    ratio = round(front / direct, 3) if direct and front else None
+    if ratio is not None:
+        print("  front / plain socket: %.2f" % ratio)
+    return {"bytes": int(meta.get("stream_bytes", "0") or 0), "direct_mb_s": direct, "front_mb_s": front,
+            "ratio": ratio, "runs": streams}
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit("usage: report.py MANIFEST OUT_JSON [HISTORY_JSON]")
     manifest, out_json = sys.argv[1], sys.argv[2]
     history_json = sys.argv[3] if len(sys.argv) > 3 else None
 
-    runs, meta, sse, cpu, skipped = [], {}, [], {}, []
+    runs, meta, sse, cpu, skipped, streams = [], {}, [], {}, [], []
     with open(manifest) as f:
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if parts[0] in ("sse", "sse_skip") and len(parts) == 3:
                 sse.append(_sse_row(parts))
+                continue
+            if parts[0] == "stream" and len(parts) == 5:
+                streams.append({"target": parts[1], "label": parts[2], "bytes": int(parts[3]),
+                                "seconds": float(parts[4])})
                 continue
             if parts[0] == "run" and len(parts) == 5:
                 _, target, label, conns, path = parts
@@ -393,6 +426,9 @@ def main():
     elif meta.get("idle_problem"):
         print()
         print("front RSS: not measured (%s)" % meta["idle_problem"])
+
+    # ---- streamed answers -------------------------------------------------
+    stream_summary = _print_stream_table(streams, meta) if streams or meta.get("stream_problem") else None
 
     # ---- Server-Sent Events ------------------------------------------------
     if sse or meta.get("sse_problem"):
@@ -465,6 +501,12 @@ def main():
                            "value": "reliable/plain %.2f" % ratio})
         else:
             checks.append({"check": name, "target": "a1", "result": "N/A", "value": None})
+    if stream_summary and stream_summary.get("ratio") is not None:
+        r = stream_summary["ratio"]
+        checks.append({"check": "streamed answer MB/s >= %.1f x a plain loopback socket copy (1 connection)" % STREAM_TARGET,
+                       "target": "s-front", "result": "PASS" if r >= STREAM_TARGET else "FAIL",
+                       "value": "%.0f vs %.0f MB/s, ratio %.2f" % (stream_summary["front_mb_s"],
+                                                                  stream_summary["direct_mb_s"], r)})
     if checks:
         print()
         print("targets:")
@@ -490,6 +532,7 @@ def main():
         ],
         "idle_connections": idle,
         "sse": sse,
+        "streams": stream_summary,
         "languages": languages,
         "gateways": gateways,
         "targets": checks,
