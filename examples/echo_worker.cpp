@@ -1,8 +1,9 @@
 // A worker that describes the request it got, for tests and debugging: answers 200 with
 //   {"method", "url", "path", "query", "headers": {...}, "body_base64", "remote_addr",
-//    "http_version", "worker_pid"}
+//    "http_version", "worker_pid", "body_file"?}
 // as application/json. body_base64 is the base64 of the raw body bytes, so tests can check
-// that binary bodies travel intact. Special paths:
+// that binary bodies travel intact; a body the front spooled (protocol.md 11) is named by
+// "body_file": {"path", "size", "sha256"} (the file is not read). Special paths:
 //   /sleep?ms=N     sleeps N ms (at most 60 s) before answering; stops early, answering
 //                   "cancelled", when the request is cancelled (req.cancelled(), polled every 50 ms)
 //   /status?code=N  answers with status N
@@ -69,6 +70,8 @@ void echo(const tempest::request& req, tempest::response& res) {
       {"http_version", req.http_version()},
       {"worker_pid", static_cast<std::int64_t>(getpid())},
   };
+  if (const auto& file = req.body_file())
+    body["body_file"] = boost::json::object{{"path", file->path}, {"size", file->size}, {"sha256", file->sha256}};
   res.set_header("Content-Type", "application/json");
   res.body = boost::json::serialize(body);
 }

@@ -2,7 +2,8 @@
 //   GET /stream?bytes=N   streams N bytes (default 1 MiB) where byte i is i % 251, in 64 KiB
 //                         chunks, as application/octet-stream with chunked framing
 //                         (&length=1: with a Content-Length header instead)
-//   POST /upload          answers the lower-case hex SHA-256 of the request body
+//   POST /upload          answers the lower-case hex SHA-256 of the request body, read from the
+//                         job or, for a body the front spooled (protocol.md 11), from its file
 //   anything else         404
 // A client that leaves mid-stream makes the next write fail: the handler stops there and the
 // log says why (at debug). Takes the standard worker flags (--help lists them).
@@ -46,13 +47,23 @@ void stream_bytes(const tempest::request& req, tempest::response& res) {
   // The handler's return ends the stream (when it is still ok).
 }
 
-std::string sha256_hex(std::string_view data) {
+// The lower-case hex SHA-256 of a body: inline, or in the front's spool file, read in 64 KiB
+// blocks (never whole in memory).
+std::string sha256_hex(const tempest::request& req) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || !EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr)) throw std::runtime_error("SHA-256 failed");
+  if (const auto& file = req.body_file()) {
+    std::unique_ptr<std::FILE, decltype(&std::fclose)> f(std::fopen(std::string(file->path).c_str(), "rb"), std::fclose);
+    if (!f) throw std::runtime_error("cannot open the spooled body " + std::string(file->path));
+    std::string block(chunk_size, '\0');
+    while (auto n = std::fread(block.data(), 1, block.size(), f.get())) EVP_DigestUpdate(ctx.get(), block.data(), n);
+    if (std::ferror(f.get())) throw std::runtime_error("cannot read the spooled body " + std::string(file->path));
+  } else {
+    EVP_DigestUpdate(ctx.get(), req.body().data(), req.body().size());
+  }
   std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
   unsigned int len = 0;
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || !EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) ||
-      !EVP_DigestUpdate(ctx.get(), data.data(), data.size()) || !EVP_DigestFinal_ex(ctx.get(), md.data(), &len))
-    throw std::runtime_error("SHA-256 failed");
+  if (!EVP_DigestFinal_ex(ctx.get(), md.data(), &len)) throw std::runtime_error("SHA-256 failed");
   std::string hex;
   char digits[3];
   for (unsigned int i = 0; i < len; ++i) {
@@ -66,7 +77,7 @@ void handle(const tempest::request& req, tempest::response& res) {
   if (req.path() == "/stream" && (req.method() == "GET" || req.method() == "HEAD")) return stream_bytes(req, res);
   res.set_header("Content-Type", "text/plain");
   if (req.path() == "/upload" && req.method() == "POST") {
-    res.body = sha256_hex(req.body()) + "\n";
+    res.body = sha256_hex(req) + "\n";
     return;
   }
   res.status = 404;

@@ -1,7 +1,7 @@
 // tempest::request: the HTTP request carried by one "url" job, as a handler sees it.
 //
 //   w.on_request([](const tempest::request& req, tempest::response& res) {
-//     req.method();  req.path();  req.header("content-type");  req.body();
+//     req.method();  req.path();  req.header("content-type");  req.body();  req.body_file();
 //     req.query_param("ms");   // percent-decoded, std::nullopt when absent
 //   });
 //
@@ -54,6 +54,16 @@ class request {
   // The body as raw bytes (a binary body travels as base64 in the job; this is decoded).
   // Empty when the request had none.
   std::string_view body() const noexcept { return body_; }
+  // A large body the front wrote to a file instead of putting it in the job (docs/protocol.md
+  // 11): body() is then empty and this names the file, on the front's host, readable by the
+  // front's user. The file is the front's: read it (it is removed once the request is
+  // answered, times out or its client leaves), never write, move or remove it.
+  struct spooled_body {
+    std::string_view path;    // absolute
+    std::uint64_t size = 0;   // bytes
+    std::string_view sha256;  // of the content, lower-case hex, computed by the front as it wrote
+  };
+  const std::optional<spooled_body>& body_file() const noexcept { return body_file_; }
   // The client address as the front saw it: "127.0.0.1:51234" or "[::1]:51234".
   std::string_view remote_addr() const noexcept { return remote_addr_; }
   // "1.1" or "1.0" (the front speaks HTTP/1.x only).
@@ -80,6 +90,7 @@ class request {
   std::string_view query_;
   std::vector<header_field> headers_;  // kept between jobs for its capacity
   std::string_view body_;
+  std::optional<spooled_body> body_file_;
   std::string_view remote_addr_;
   std::string_view http_version_;
   std::int64_t job_id_ = 0;

@@ -11,12 +11,13 @@ enum class errc {
   none,
   bad_request,        // malformed HTTP or a framing that RFC 9112 says to reject
   request_timeout,    // the request's headers or body did not arrive in time
-  body_too_large,     // over --max-body-size
+  body_too_large,     // over --max-body-size (or --max-upload-size for a spooled body)
   header_too_large,   // over --max-header-size
   not_implemented,    // a transfer coding we do not know
   bad_answer,         // the worker's answer is not valid (JSON, status, headers)
   redis_unavailable,  // the job could not be pushed: Redis is down or refused it
   answer_timeout,     // no answer within --timeout
+  spool_failed,       // a body to spool could not be written (unusable --spool-dir, disk full)
   shutting_down,      // the front is stopping
 };
 
@@ -32,6 +33,7 @@ constexpr int http_status(errc e) {
     case errc::redis_unavailable: return 503;
     case errc::shutting_down: return 503;
     case errc::answer_timeout: return 504;
+    case errc::spool_failed: return 507;
   }
   return 500;
 }
@@ -49,6 +51,7 @@ constexpr std::string_view error_text(errc e) {
     case errc::redis_unavailable: return "service unavailable: job queue unreachable";
     case errc::shutting_down: return "service unavailable: shutting down";
     case errc::answer_timeout: return "gateway timeout: no answer from a worker in time";
+    case errc::spool_failed: return "insufficient storage: the request body could not be stored";
   }
   return "internal error";
 }

@@ -6,6 +6,7 @@
 #include "core/redis/embedded_server.hpp"
 #include "front/http_session.hpp"
 #include "front/shard.hpp"
+#include "front/upload_spool.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -19,6 +20,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -115,10 +117,11 @@ asio::awaitable<void> drain(shard& sh, std::chrono::steady_clock::time_point dea
 // Thread i's shard: its listeners bound (http_ep: the shared HTTP port, the chosen one after
 // the first when 0), its Redis connections, dispatcher, announcer and hub started, its
 // acceptors spawned. Runs once its io_context does.
-std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& stats, std::uint64_t id_base,
+std::unique_ptr<shard> start_shard(int i, const front_config& cfg, front_stats& stats, const upload_spool& spool,
+                                   std::uint64_t id_base,
                                    tcp::endpoint& http_ep, const tcp::endpoint& answer_ep,
                                    const redis_endpoint& redis_ep) {
-  auto sh = std::make_unique<shard>(i, cfg, stats, id_base, redis_ep);
+  auto sh = std::make_unique<shard>(i, cfg, stats, spool, id_base, redis_ep);
   sh->http_acceptor.emplace(sh->ioc);
   open_acceptor(*sh->http_acceptor, http_ep, cfg.threads > 1, "listen");
   http_ep = sh->http_acceptor->local_endpoint();  // port 0: the others share the chosen port
@@ -154,11 +157,16 @@ int run_front(const front_config& cfg_in) {
   // SIGHUP (a closed terminal, a reload habit) must never kill the front: ignored from the
   // start, then logged once the signal set below takes it over. (Redis ignores it too.)
   ::signal(SIGHUP, SIG_IGN);
+  // A spool file past the file-size limit (ulimit -f) must fail that write (EFBIG, answered
+  // 507), not kill the front.
+  ::signal(SIGXFSZ, SIG_IGN);
   front_config cfg = cfg_in;
   auto log = log::get("front");
   if (!is_loopback_host(cfg.answer_host) && cfg.answer_password.empty())
     throw config_error("answer-listen: " + cfg.answer_host +
                        " is not a loopback address: set answer-password so nobody on the network can inject answers");
+  // Bodies up to the threshold are held in memory: never more than max-body-size of them.
+  cfg.spool_threshold = std::min(cfg.spool_threshold, cfg.max_body_size);
   if (cfg.redis_url.empty())
     if (const char* env = std::getenv("TEMPEST_REDIS"); env && *env) cfg.redis_url = env;
   std::unique_ptr<redis::embedded_server> embedded;
@@ -181,14 +189,26 @@ int run_front(const front_config& cfg_in) {
   std::uint64_t id_base = static_cast<std::uint64_t>(now_ms.count()) * 1024;
   id_base += (cfg.threads - id_base % cfg.threads) % cfg.threads;
 
+  upload_spool spool;  // prepared below, once the HTTP port is known; outlives the shards
   std::vector<std::unique_ptr<shard>> shards;
   auto http_ep = resolve_listen(cfg.listen_host, cfg.listen_port, "listen");
   auto answer_ep = resolve_listen(cfg.answer_host, cfg.answer_port, "answer-listen");
   std::string answers;
   for (int i = 0; i < cfg.threads; ++i) {
-    auto sh = start_shard(i, cfg, stats, id_base, http_ep, answer_ep, redis_ep);
+    auto sh = start_shard(i, cfg, stats, spool, id_base, http_ep, answer_ep, redis_ep);
     answers += (i ? "," : "") + sh->respond_to;
     shards.push_back(std::move(sh));
+  }
+  // Before any loop runs: no session creates a file yet.
+  bool spools = std::any_of(cfg.spool_routes.begin(), cfg.spool_routes.end(), [](auto& r) { return r.value == "yes"; });
+  if (!spools) {
+    log->info("no route spools request bodies (spool-routes): bodies stay in memory, up to max-body-size");
+  } else if (spool.prepare(cfg.spool_dir.empty() ? upload_spool::default_dir(http_ep.port()) : cfg.spool_dir)) {
+    if (spool.leftovers_removed() > 0)
+      log->info("spool dir {}: removed {} file(s) left by an earlier run", spool.dir(), spool.leftovers_removed());
+  } else {
+    log->error("{}: request bodies over spool-threshold will get 507 until the front is restarted with a usable "
+               "spool-dir", spool.problem());
   }
 
   std::optional<asio::signal_set> signals(std::in_place, shards[0]->ioc, SIGINT, SIGTERM, SIGHUP);

@@ -11,6 +11,13 @@
 namespace tempest::front {
 namespace {
 
+std::vector<route_rule> yes_no_rules(const std::string& text) {
+  auto rules = parse_route_rules(text);
+  for (auto& r : rules)
+    if (r.value != "yes" && r.value != "no") throw std::invalid_argument("'" + r.value + "' is not yes or no");
+  return rules;
+}
+
 }  // namespace
 
 settings_table make_front_settings(front_config& c) {
@@ -38,8 +45,22 @@ settings_table make_front_settings(front_config& c) {
          [&c](const std::string& v) { c.header_timeout = parse_duration(v); }, "1ms"});
   t.add({"shutdown-timeout", "DURATION", "10s", "on SIGTERM, how long in-flight requests may take to finish",
          [&c](const std::string& v) { c.shutdown_timeout = parse_duration(v); }, "0ms"});
-  t.add({"max-body-size", "SIZE", "1m", "largest request body, else 413",
+  t.add({"max-body-size", "SIZE", "1m", "largest request body held in memory, else 413 (larger ones: see spool-routes)",
          [&c](const std::string& v) { c.max_body_size = parse_size(v); }, "0", "4g"});
+  t.add({"spool-threshold", "SIZE", "1m",
+         "on routes that spool (spool-routes), a request body larger than this is written to a file in spool-dir "
+         "and the job names the file (at most max-body-size)",
+         [&c](const std::string& v) { c.spool_threshold = parse_size(v); }, "0", "4g"});
+  t.add({"max-upload-size", "SIZE", "1g", "largest spooled request body, else 413 (before reading it when it is declared)",
+         [&c](const std::string& v) { c.max_upload_size = parse_size(v); }, "0", "16384g"});
+  t.add({"spool-dir", "PATH", "",
+         "directory (mode 0700, owned by this user, one per front) for spooled bodies; empty: "
+         "$TMPDIR or /tmp, then tempest-spool-<uid>-<http port>",
+         [&c](const std::string& v) { c.spool_dir = v; }});
+  t.add({"spool-routes", "RULES", "/=yes",
+         "which routes spool large bodies: [METHOD ][/prefix]=yes|no, first match wins; no match: the body stays "
+         "inline, up to max-body-size (routes served by workers on other hosts, which cannot read the front's disk)",
+         [&c](const std::string& v) { c.spool_routes = yes_no_rules(v); }});
   t.add({"max-header-size", "SIZE", "16k", "largest request line plus headers, else 431",
          [&c](const std::string& v) { c.max_header_size = parse_size(v); }, "256", "16m"});
   t.add({"max-answer-size", "SIZE", "16m",
@@ -105,12 +126,7 @@ settings_table make_front_settings(front_config& c) {
          "methods whose jobs may be re-delivered when a worker dies (others get 502)",
          [&c](const std::string& v) { c.retry_methods = split_setting_list(v); }});
   t.add({"retry-routes", "RULES", "", "retry safety by route, overriding retry-methods: [METHOD ][/prefix]=yes|no",
-         [&c](const std::string& v) {
-           auto rules = parse_route_rules(v);
-           for (auto& r : rules)
-             if (r.value != "yes" && r.value != "no") throw std::invalid_argument("'" + r.value + "' is not yes or no");
-           c.retry_routes = std::move(rules);
-         }});
+         [&c](const std::string& v) { c.retry_routes = yes_no_rules(v); }});
   return t;
 }
 

@@ -29,6 +29,11 @@ struct front_config {
   std::chrono::milliseconds shutdown_timeout{};   // SIGTERM drain bound
   std::uint64_t max_body_size = 0;    // -> 413
   std::uint64_t max_header_size = 0;  // -> 431
+  // Spooled uploads (docs/protocol.md 11)
+  std::uint64_t spool_threshold = 0;   // on a spooling route, larger bodies go to a file
+  std::uint64_t max_upload_size = 0;   // largest spooled body -> 413
+  std::string spool_dir;               // "": upload_spool::default_dir(<http port>)
+  std::vector<route_rule> spool_routes;  // value: yes or no; no rule matching: inline
   std::uint64_t max_answer_size = 0;  // largest RESP message on the answer endpoint (exact)
   std::uint64_t answer_max_args = 0;  // items in one answer-endpoint command ("*N")
   std::uint64_t stream_buffer = 0;                // unsent bytes of a streamed answer before the worker is paused

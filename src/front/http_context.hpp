@@ -24,6 +24,7 @@ struct sse_context;
 class pending_jobs;
 class job_id_source;
 class job_dispatch;
+class upload_spool;
 
 // An open HTTP connection, as the shard sees it for shutdown: idle ones are closed at once,
 // busy ones finish their request first.
@@ -41,6 +42,7 @@ struct http_context {
   redis::async_client& redis;   // the thread's command connection (cancellations)
   const std::string& respond_to;  // "host:port" of the thread's answer endpoint, written into jobs
   sse_context& sse;             // a request under --sub-prefix becomes an event stream
+  const upload_spool& spool;    // the front's, for large request bodies (upload_spool.hpp)
   std::unordered_set<connection_entry*>& connections;  // the shard's, for shutdown
   const bool& stopping;         // the shard is draining: no new request on a kept-alive connection
 };

@@ -14,6 +14,7 @@
 #include "front/pending_jobs.hpp"
 #include "front/response_writer.hpp"
 #include "front/sse_session.hpp"
+#include "front/upload_spool.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -35,6 +36,8 @@
 #include <array>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <optional>
 #include <vector>
 
 namespace tempest::front {
@@ -118,7 +121,7 @@ bool expects_continue(const http_request& req) {
   return req.version() >= 11 && v.size() == 12 && strncasecmp(v.data(), "100-continue", 12) == 0;
 }
 
-using request_parser = http::request_parser<http::string_body>;
+using request_parser = http::request_parser<request_body>;
 
 // Reads a request's header into the parser. At most `limit` bytes, from the first byte of the
 // request line to the end of the blank line, counted as received however the bytes are split
@@ -428,14 +431,47 @@ struct read_result {
   target_error bad_target = target_error::none;
 };
 
+std::string spool_problem(const upload_spool& spool, int err) {
+  return spool.ok() ? std::string(std::strerror(err)) + " (in " + spool.dir() + ")" : spool.problem();
+}
+
+// Where a request's body goes (protocol.md 11): on a route that spools, a body over
+// --spool-threshold goes to a file, up to --max-upload-size; elsewhere it stays in memory, up
+// to --max-body-size. A declared length over the limit is refused before any body byte is
+// read (and before 100 Continue); one over the threshold gets its file at once, and a disk
+// without room for it gets 507 before reading. Returns the status to refuse with.
+errc plan_body(const front_config& cfg, const upload_spool& spool, request_parser& parser, std::string_view path,
+               const std::string& remote_addr) {
+  auto& req = parser.get();
+  bool spools = match_route(cfg.spool_routes, req.method_string(), path) == std::optional<std::string_view>("yes");
+  std::uint64_t limit = spools ? std::max(cfg.max_upload_size, cfg.spool_threshold) : cfg.max_body_size;
+  auto length = parser.content_length();
+  if (length && *length > limit) return errc::body_too_large;
+  parser.body_limit(limit);  // a chunked body, counted as it arrives
+  if (!spools) return errc::none;
+  auto& body = req.body();
+  body.spool = &spool;
+  body.spill_at = cfg.spool_threshold;
+  if (length && *length > cfg.spool_threshold && (!body.spill() || !body.file->check_room(*length))) {
+    if (body.file) body.spool_error = body.file->error();
+    log::get("http")->warn("[c{}] 507: cannot spool a {}-byte request body: {}", remote_addr, *length,
+                           spool_problem(spool, body.spool_error));
+    return errc::spool_failed;
+  }
+  return errc::none;
+}
+
 // The target is split and normalised here, once, before any body is read; every later use
-// (rules, event-stream prefix, the job) takes this path.
-asio::awaitable<read_result> read_request(const front_config& cfg, asio::ip::tcp::socket& stream,
-                                          beast::flat_buffer& buffer, deadline& dl, request_parser& parser,
-                                          std::string& path_scratch, target_parts& target) {
+// (rules, event-stream prefix, the job) takes this path. The header and a body held in memory
+// must arrive within --header-timeout; a body going to a spool file (large, so it may take
+// long) must only make progress: each read re-arms the limit.
+asio::awaitable<read_result> read_request(const front_config& cfg, const upload_spool& spool,
+                                          asio::ip::tcp::socket& stream, beast::flat_buffer& buffer, deadline& dl,
+                                          request_parser& parser, std::string& path_scratch, target_parts& target,
+                                          const std::string& remote_addr) {
   read_result r;
   parser.header_limit(static_cast<std::uint32_t>(cfg.max_header_size));
-  parser.body_limit(cfg.max_body_size);
+  parser.body_limit(std::max(cfg.max_body_size, cfg.max_upload_size));  // the route's limit: plan_body
   dl.arm(cfg.header_timeout);
   r.ec = co_await read_header(stream, buffer, parser, cfg.max_header_size);
   r.e = r.ec ? classify_read_error(r.ec, dl) : check_request_header(parser.get().base());
@@ -443,16 +479,34 @@ asio::awaitable<read_result> read_request(const front_config& cfg, asio::ip::tcp
     r.bad_target = parse_target(parser.get().target(), path_scratch, target);
     if (r.bad_target != target_error::none) r.e = errc::bad_request;
   }
+  if (!r.ec && r.e == errc::none) r.e = plan_body(cfg, spool, parser, target.path, remote_addr);
   if (!r.ec && r.e == errc::none) {
     if (expects_continue(parser.get()) && !parser.is_done()) {
       static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
       co_await asio::async_write(stream, asio::buffer(cont), asio::redirect_error(asio::use_awaitable, r.ec));
     }
     trailer_filter header_fields(parser.get());
-    if (!r.ec && !parser.is_done())
+    auto& body = parser.get().body();
+    // Reads take what room the buffer has (beast::read_size): an idle connection's small buffer
+    // would read a body 512 bytes at a time.
+    if (!parser.is_done()) buffer.reserve(std::min<std::size_t>(buffer.max_size(), 64 * 1024));
+    if (!r.ec && !parser.is_done() && !body.spool) {
       co_await http::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, r.ec));
-    if (r.ec) r.e = classify_read_error(r.ec, dl);
-    else header_fields.drop_trailers(parser.get());
+    } else {
+      while (!r.ec && !parser.is_done()) {
+        if (body.file) dl.arm(cfg.header_timeout);
+        co_await http::async_read_some(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, r.ec));
+      }
+    }
+    if (body.spool_error) {
+      r.e = errc::spool_failed;
+      log::get("http")->warn("[c{}] 507: cannot spool a request body: {}", remote_addr,
+                             spool_problem(spool, body.spool_error));
+    } else if (r.ec) {
+      r.e = classify_read_error(r.ec, dl);
+    } else {
+      header_fields.drop_trailers(parser.get());
+    }
   }
   dl.disarm();
   co_return r;
@@ -481,7 +535,7 @@ void issue_job(http_context& ctx, const http_request& req, const target_parts& t
   slot.st = job_slot::state::pushing;
   slot.error = errc::none;
   std::string job;
-  job.reserve(512 + 2 * req.target().size() + req.body().size());  // most jobs: one allocation
+  job.reserve(512 + 2 * req.target().size() + req.body().text.size());  // most jobs: one allocation
   job_meta meta;
   auto priority = decide_meta(ctx.cfg, req, target.path, meta);
   encode_job(job, req, target, remote_addr, ctx.respond_to, slot.id, meta);
@@ -534,7 +588,7 @@ asio::awaitable<void> run_http_session(http_context& ctx, asio::ip::tcp::socket 
     entry.busy = true;
     request_parser parser;
     target_parts target;
-    auto r = co_await read_request(cfg, stream, buffer, dl, parser, path_scratch, target);
+    auto r = co_await read_request(cfg, ctx.spool, stream, buffer, dl, parser, path_scratch, target, remote_addr);
     if (r.ec && r.e == errc::none) break;  // the client went away or was too slow: just close
     if (r.e != errc::none) {
       co_await refuse(ctx.stats, cfg, stream, dl, remote_addr, r);

@@ -93,8 +93,16 @@ void encode_job(std::string& out, const http_request& req, const target_parts& t
   append_text(out, target.query);
   out.append(R"(,"headers":)");
   append_headers(out, req);
-  if (!req.body().empty() || req.has_content_length() || req.chunked()) {
-    const std::string& body = req.body();
+  if (const auto& file = req.body().file) {
+    out.append(R"(,"body_file":{"path":)");
+    append_text(out, file->path());
+    out.append(R"(,"size":)");
+    char size[24];
+    auto [end, ec] = std::to_chars(size, size + sizeof size, file->size());
+    out.append(size, end);
+    out.append(R"(,"sha256":")").append(file->sha256()).append(R"("})");
+  } else if (!req.body().text.empty() || req.has_content_length() || req.chunked()) {
+    const std::string& body = req.body().text;
     out.append(R"(,"body":)");
     if (is_valid_utf8(body)) {
       append_json_string(out, body);

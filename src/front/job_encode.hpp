@@ -1,5 +1,5 @@
 // Encodes an HTTP request as a job, the original wire format (docs/protocol.md, "Jobs"):
-//   ["url", [{method, url, path, query, headers, body?, body_encoding?, remote_addr,
+//   ["url", [{method, url, path, query, headers, body? | body_file?, body_encoding?, remote_addr,
 //             http_version, priority, deadline?, retry}], respond_to, job_id]
 // url: the target as received, byte for byte (a worker can see what the client sent).
 // path, query: the target split, its path normalised (request_target.hpp: absolute form,
@@ -7,20 +7,17 @@
 // request; the route rules and the event-stream prefix matched this same path.
 // headers: lower-case names; repeated fields joined with ", " ("; " for cookie).
 // body: present only when the request has one; bytes that are not valid UTF-8 travel as
-// base64 with "body_encoding": "base64". Streaming writer, no DOM: this is the hot path.
+// base64 with "body_encoding": "base64". A spooled body (protocol.md 11) travels as
+// "body_file": {"path", "size", "sha256"} instead. Streaming writer, no DOM: this is the hot path.
 #pragma once
+#include "front/request_body.hpp"
 #include "front/request_target.hpp"
-
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace tempest::front {
-
-using http_request = boost::beast::http::request<boost::beast::http::string_body>;
 
 // What the front decided about a job, written into the request object (protocol.md 8).
 struct job_meta {

@@ -36,8 +36,9 @@ struct shard {
   // used only from it (other threads only post to it: drain on a signal): Asio's per-socket
   // reactor locks are not needed (BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO; its scheduler still
   // locks, for those posts). Callgrind: 8 lock/unlock pairs a request.
-  shard(int index, const front_config& cfg, front_stats& stats, std::uint64_t id_base, const redis_endpoint& redis_ep)
-      : index(index), cfg(cfg), stats(stats),
+  shard(int index, const front_config& cfg, front_stats& stats, const upload_spool& spool, std::uint64_t id_base,
+        const redis_endpoint& redis_ep)
+      : index(index), cfg(cfg), stats(stats), spool(spool),
         ioc_owner(std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
         ioc(*ioc_owner), ids(id_base, index, cfg.threads),
         redis(std::make_shared<redis::async_client>(ioc.get_executor(), redis_ep, "front#" + std::to_string(index))),
@@ -60,6 +61,7 @@ struct shard {
   int index;
   const front_config& cfg;
   front_stats& stats;
+  const upload_spool& spool;
   std::unique_ptr<boost::asio::io_context> ioc_owner;
   boost::asio::io_context& ioc;
   pending_jobs pending;
@@ -75,7 +77,7 @@ struct shard {
   std::optional<boost::asio::ip::tcp::acceptor> answer_acceptor;
   std::unordered_set<connection_entry*> connections;
   bool stopping = false;
-  http_context http{cfg, stats, pending, ids, *dispatch, *redis, respond_to, sse, connections, stopping};
+  http_context http{cfg, stats, pending, ids, *dispatch, *redis, respond_to, sse, spool, connections, stopping};
   answer_context answers{cfg, stats, pending, respond_to};
 };
 

@@ -169,6 +169,7 @@ bool deadline_passed(const job& j, std::int64_t now_ms) {
 const char* request_access::decode(const job& j, request& req, std::string& body_buf) {
   req.method_ = req.url_ = req.path_ = req.query_ = req.body_ = {};
   req.remote_addr_ = req.http_version_ = {};
+  req.body_file_.reset();
   req.headers_.clear();
   req.job_id_ = j.id();
   req.respond_to_ = j.respond_to();
@@ -192,6 +193,17 @@ const char* request_access::decode(const job& j, request& req, std::string& body
       if (!h) return "headers is not an object";
       for (const auto& hv : *h)
         if (const auto* hs = hv.value().if_string()) req.headers_.emplace_back(hv.key(), view(*hs));
+      continue;
+    }
+    if (key == "body_file") {
+      const auto* f = v.if_object();
+      const auto* path = f ? f->if_contains("path") : nullptr;
+      const auto* size = f ? f->if_contains("size") : nullptr;
+      const auto* sha = f ? f->if_contains("sha256") : nullptr;
+      if (!path || !path->is_string() || !size || !((size->is_int64() && size->get_int64() >= 0) || size->is_uint64()) || !sha || !sha->is_string())
+        return "body_file is not {\"path\": string, \"size\": integer, \"sha256\": string}";
+      req.body_file_ = request::spooled_body{view(path->get_string()), size->to_number<std::uint64_t>(),
+                                             view(sha->get_string())};
       continue;
     }
     if (key == "body_encoding") {

@@ -356,7 +356,7 @@ class ConfigFileTest(TempestCase):
         self.assertLess(elapsed, 4.0)
 
     def test_config_file_sizes_and_integers(self):
-        path = self.write_config('max-body-size = "1k"\nthreads = 2\ntimeout = "1s"\n')
+        path = self.write_config('max-body-size = "1k"\nthreads = 2\ntimeout = "1s"\nspool-routes = ""\n')
         front = self.start_front(self.redis, "--config", path)
         self.assertEqual(len(front.answer_ports), 2, front.ready)
         resp = http_request(front.http_port, "POST", "/", body=b"x" * 2048)
@@ -364,7 +364,7 @@ class ConfigFileTest(TempestCase):
 
     def test_short_duration_units(self):
         front = self.start_front(self.redis, "--timeout", "500ms", "--max-body-size", "16k",
-                                 "--queue", "units")
+                                 "--spool-routes", "", "--queue", "units")
         elapsed = self.timed_504(front)
         self.assertLess(elapsed, 1.5)
         self.assertGreater(elapsed, 0.4)

@@ -32,7 +32,7 @@ class FramingTest(TempestCase):
         cls.redis = cls.start_redis_for_class()
         cls.front = cls.start_front_for_class(
             cls.redis, "--queue", QUEUE, "--timeout", "1s", "--header-timeout", "1s",
-            "--max-header-size", str(MAX_HEADER), "--max-body-size", "64k")
+            "--max-header-size", str(MAX_HEADER), "--max-body-size", "64k", "--spool-routes", "")
 
     def setUp(self):
         self.jobs_before = self.front.info()["jobs_pushed"]

@@ -137,16 +137,21 @@ def port_accepts(port, host=LOOPBACK, timeout=0.5):
 class _Process:
     """A child process with its stderr in a log file; stop() is idempotent."""
 
-    def __init__(self, name, argv, env=None, stdout=subprocess.DEVNULL, nofile=None):
+    def __init__(self, name, argv, env=None, stdout=subprocess.DEVNULL, nofile=None, fsize=None):
         self.name = name
         self.argv = argv
         fd, self.log_path = tempfile.mkstemp(prefix=name + "-", suffix=".log", dir=_LOG_DIR)
         self._log = os.fdopen(fd, "wb")
-        # nofile: the child's RLIMIT_NOFILE (soft and hard), as `ulimit -n` would set it
-        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) if nofile else None
+        # nofile, fsize: the child's RLIMIT_NOFILE and RLIMIT_FSIZE (soft and hard), as
+        # `ulimit -n` and `ulimit -f` would set them
+        limits = [(r, v) for r, v in ((resource.RLIMIT_NOFILE, nofile), (resource.RLIMIT_FSIZE, fsize)) if v]
+
+        def limit():
+            for r, v in limits:
+                resource.setrlimit(r, (v, v))
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
                                      stderr=self._log, env=env, start_new_session=True,
-                                     preexec_fn=limit)
+                                     preexec_fn=limit if limits else None)
         _live_processes.add(self.proc)
         self.returncode = None
 
@@ -305,10 +310,11 @@ class Front:
 
     @classmethod
     def start(cls, redis=None, *flags, env=None, listen=f"{LOOPBACK}:0",
-              answer_listen=f"{LOOPBACK}:0", timeout=START_TIMEOUT, nofile=None):
+              answer_listen=f"{LOOPBACK}:0", timeout=START_TIMEOUT, nofile=None, fsize=None):
         """redis: a RedisServer, a URL string, or None (no --redis flag).
         flags: extra command-line arguments. env: replaces the environment's TEMPEST_* vars.
-        nofile: start it under that open-files limit (`ulimit -n`)."""
+        nofile, fsize: start it under that open-files limit (`ulimit -n`), that file-size
+        limit in bytes (`ulimit -f`, which counts KiB)."""
         argv = [TEMPEST_BIN, "front"]
         if listen:
             argv += ["--listen", listen]
@@ -318,7 +324,7 @@ class Front:
             argv += ["--redis", redis if isinstance(redis, str) else redis.url]
         argv += list(flags)
         process = _Process("front", argv, env=_front_env(env), stdout=subprocess.PIPE,
-                           nofile=nofile)
+                           nofile=nofile, fsize=fsize)
         line = _read_line(process, timeout)
         if not line.startswith("ready "):
             process.kill()

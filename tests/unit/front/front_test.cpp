@@ -59,7 +59,7 @@ http_request make_request(http::verb v, std::string target, std::string body = {
   req.insert("Cookie", "a=1");
   req.insert("Cookie", "b=2");
   if (!body.empty()) {
-    req.body() = body;
+    req.body().text = body;
     req.prepare_payload();
   }
   return req;
@@ -103,7 +103,7 @@ TEST(job_encode, exact_bytes) {
   req.set(http::field::host, "h");
   req.insert("X-Dup", "1");
   req.insert("X-Dup", "2");
-  req.body() = "x\"y";
+  req.body().text = "x\"y";
   req.prepare_payload();
   std::string scratch;
   target_parts target;

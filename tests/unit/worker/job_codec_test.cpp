@@ -123,6 +123,22 @@ TEST(WorkerRequestDecode, NoBodyIsEmpty) {
   EXPECT_TRUE(p.req.headers().empty());
 }
 
+TEST(WorkerRequestDecode, ASpooledBodyIsNamedNotRead) {
+  parsed_request p(R"(["url", [{"method":"POST","url":"/u","body_file":{"path":"/tmp/s/upload-ab",
+      "size":3000000000,"sha256":"e3b0"}}], "h:1", 1])");
+  ASSERT_EQ(p.error, nullptr);
+  ASSERT_TRUE(p.req.body_file());
+  EXPECT_EQ(p.req.body_file()->path, "/tmp/s/upload-ab");
+  EXPECT_EQ(p.req.body_file()->size, 3000000000u);
+  EXPECT_EQ(p.req.body_file()->sha256, "e3b0");
+  EXPECT_TRUE(p.req.body().empty());
+  // The next job without one has none.
+  parsed_job next(R"(["url", [{"method":"GET","url":"/"}], null, 2])");
+  ASSERT_EQ(next.decode(), nullptr);
+  ASSERT_EQ(request_access::decode(next.j, p.req, p.body_buf), nullptr);
+  EXPECT_FALSE(p.req.body_file());
+}
+
 TEST(WorkerRequestDecode, DerivesPathAndQueryFromTheUrlForOldFronts) {
   parsed_request p(R"(["url", [{"method":"GET","url":"/a/b?x=1&y=2","headers":{}}], null, 1])");
   ASSERT_EQ(p.error, nullptr);
@@ -143,6 +159,10 @@ TEST(WorkerRequestDecode, RejectsBadRequests) {
            R"(["url", [{"method":"GET","url":"/","body":"@@@","body_encoding":"base64"}], null, 1])",
            R"(["url", [{"method":"GET","url":"/","body":"x","body_encoding":"gzip"}], null, 1])",
            R"(["url", [{"method":"GET","url":"/","body":12}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":"/etc/passwd"}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/x","size":-1,"sha256":""}}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/x","sha256":""}}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":1,"size":1,"sha256":""}}], null, 1])",
        }) {
     parsed_request p(text);
     EXPECT_NE(p.error, nullptr) << text;
