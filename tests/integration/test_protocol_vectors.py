@@ -61,5 +61,52 @@ class ProtocolVectorsTest(TempestCase):
                 self.assertLessEqual(sent, got)
 
 
+    def test_each_stream_gives_the_replies_and_response_of_its_vector(self):
+        items = vectors.load("streams.json")
+        self.assertGreaterEqual(len(items), 10)
+        for v in items:
+            with self.subTest(v["name"]):
+                replies, http = vectors.run_stream_vector(self.front, FakeWorker(self.redis), v)
+                self.assertEqual(replies, v["replies"])
+                self.assertEqual(http, v["http"])
+
+    def test_stream_returns_forms_describe_the_same_response(self):
+        # "returns" is what a client's handler does: stream(status, headers), write each, return.
+        for v in vectors.load("streams.json"):
+            if "returns" not in v:
+                continue
+            with self.subTest(v["name"]):
+                r = v["returns"]
+                head = json.loads(v["commands"][0][2])
+                self.assertEqual(head[0], r["status"])
+                self.assertEqual(sorted(head[1].items()), sorted(tuple(h) for h in r["headers"]))
+                writes = b"".join(vectors.stream_arg(w, 0) for w in r["writes"])
+                self.assertEqual(writes, vectors.response_body(v["http"]))
+
+
+class UploadVectorsTest(TempestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.doc = vectors.load_doc("uploads.json")
+        cls.redis = cls.start_redis_for_class()
+        cls.front = cls.start_front_for_class(cls.redis, "--timeout", "10s", *cls.doc["front_flags"])
+
+    def test_each_upload_becomes_the_job_and_file_of_its_vector(self):
+        items = self.doc["vectors"]
+        self.assertGreaterEqual(len(items), 4)
+        for v in items:
+            with self.subTest(v["name"]):
+                job = vectors.send_request(self.front, FakeWorker(self.redis), v)
+                try:
+                    self.assertEqual(vectors.normalise_upload_job(job.payload, self.doc["placeholders"]["path"]),
+                                     v["job"])
+                    if "body_file" in job.request:
+                        with open(job.request["body_file"]["path"], "rb") as f:
+                            self.assertEqual(vectors.file_content_record(f.read()),
+                                             {k: v[k] for k in ("content", "content_base64") if k in v})
+                finally:
+                    job.answer([200, {}, ""])
+
+
 if __name__ == "__main__":
     unittest.main()

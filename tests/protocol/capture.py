@@ -31,9 +31,35 @@ def main():
             v["reply"], resp = vectors.send_answer(front, FakeWorker(redis), v["wire"])
             v["http"] = vectors.http_result(resp)
         vectors.save("answers.json", answers)
+        streams = vectors.load("streams.json")
+        for v in streams:
+            print("stream", v["name"], file=sys.stderr)
+            v["replies"], v["http"] = vectors.run_stream_vector(front, FakeWorker(redis), v)
+        vectors.save("streams.json", streams)
     finally:
         front.stop()
-        redis.stop()
+    capture_uploads(redis)
+    redis.stop()
+
+
+def capture_uploads(redis):
+    doc = vectors.load_doc("uploads.json")
+    front = Front.start(redis, "--timeout", "10s", *doc["front_flags"])
+    try:
+        items = doc["vectors"]
+        for v in items:
+            print("upload", v["name"], file=sys.stderr)
+            job = vectors.send_request(front, FakeWorker(redis), v)
+            v["job"] = vectors.normalise_upload_job(job.payload, doc["placeholders"]["path"])
+            v.pop("content", None)
+            v.pop("content_base64", None)
+            if "body_file" in job.request:
+                with open(job.request["body_file"]["path"], "rb") as f:
+                    v.update(vectors.file_content_record(f.read()))
+            job.answer([200, {}, ""])
+        vectors.save("uploads.json", items)
+    finally:
+        front.stop()
 
 
 if __name__ == "__main__":
