@@ -4,6 +4,9 @@
 //                         (&length=1: with a Content-Length header instead)
 //   POST /upload          answers the lower-case hex SHA-256 of the request body, read from the
 //                         job or, for a body the front spooled (protocol.md 11), from its file
+//   GET /hang             a hanging GET: the head goes, the stream is kept open (keep())
+//   POST /push?data=TEXT  one chunk TEXT to every hanging GET in one mchunk per front
+//                         (tempest::fanout); &end=1 ends them too. Answers "<reached> <gone>"
 //   anything else         404
 // A client that leaves mid-stream makes the next write fail: the handler stops there and the
 // log says why (at debug). Takes the standard worker flags (--help lists them).
@@ -15,6 +18,8 @@
 #include <array>
 #include <cstdio>
 #include <memory>
+#include <mutex>
+#include <vector>
 #include <string>
 
 namespace {
@@ -73,7 +78,39 @@ std::string sha256_hex(const tempest::request& req) {
   return hex;
 }
 
+// The kept streams of GET /hang, shared by the worker's threads (--concurrency).
+struct hanging_gets {
+  std::mutex m;
+  std::vector<tempest::stream_ref> refs;
+  std::unique_ptr<tempest::fanout> out;  // made with the worker's answer password
+};
+hanging_gets hanging;
+
+void hang(tempest::response& res) {
+  res.set_header("Content-Type", "text/plain");
+  auto ref = res.stream().keep();
+  if (ref.respond_to.empty()) return;  // the client left already
+  std::lock_guard lock(hanging.m);
+  hanging.refs.push_back(std::move(ref));
+}
+
+void push(const tempest::request& req, tempest::response& res) {
+  std::string data = req.query_param("data").value_or("");
+  std::lock_guard lock(hanging.m);
+  auto gone = hanging.out->chunk(hanging.refs, data);
+  if (req.query_param("end") == "1") {
+    auto more = hanging.out->end(hanging.refs);
+    gone.insert(gone.end(), more.begin(), more.end());
+  }
+  std::erase_if(hanging.refs, [&](const auto& r) { return std::find(gone.begin(), gone.end(), r) != gone.end(); });
+  std::size_t reached = hanging.refs.size();
+  if (req.query_param("end") == "1") hanging.refs.clear();
+  res.body = std::to_string(reached) + " " + std::to_string(gone.size()) + "\n";
+}
+
 void handle(const tempest::request& req, tempest::response& res) {
+  if (req.path() == "/hang" && req.method() == "GET") return hang(res);
+  if (req.path() == "/push" && req.method() == "POST") return push(req, res);
   if (req.path() == "/stream" && (req.method() == "GET" || req.method() == "HEAD")) return stream_bytes(req, res);
   res.set_header("Content-Type", "text/plain");
   if (req.path() == "/upload" && req.method() == "POST") {
@@ -81,7 +118,7 @@ void handle(const tempest::request& req, tempest::response& res) {
     return;
   }
   res.status = 404;
-  res.body = "not found: GET /stream?bytes=N or POST /upload\n";
+  res.body = "not found: GET /stream?bytes=N, POST /upload, GET /hang, POST /push?data=TEXT\n";
 }
 
 }  // namespace
@@ -89,6 +126,7 @@ void handle(const tempest::request& req, tempest::response& res) {
 int main(int argc, char** argv) {
   auto options = tempest::worker_options::from_args(
       argc, argv, "Streams GET /stream?bytes=N (byte i is i % 251) and answers POST /upload with the body's SHA-256");
+  hanging.out = std::make_unique<tempest::fanout>(options.answer_password);
   tempest::worker w(options);
   w.on_request(handle);
   return w.run();

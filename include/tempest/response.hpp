@@ -11,6 +11,7 @@
 //   auto& out = res.stream();                     // sends status and headers now
 //   while (more) if (!out.write(next_block())) return;   // false: the client left (out.error())
 //   out.end();                                    // or let the handler return: it ends the stream
+//   hanging.push_back(out.keep());                // or keep it open for a tempest::fanout later
 //
 // On the wire (the answer [status, headers, body], docs/protocol.md; encoded by
 // src/worker/job_codec.cpp): headers become a JSON object, a name given several times becomes an
@@ -26,6 +27,13 @@
 
 namespace tempest {
 
+// A streamed response kept past its handler (body_stream::keep), for tempest::fanout.
+struct stream_ref {
+  std::string respond_to;  // the job's answer endpoint, "host:port"
+  std::int64_t job_id = 0;
+  bool operator==(const stream_ref&) const = default;
+};
+
 namespace detail {
 struct response_access;
 // Where a stream's commands go (the worker lane, src/worker/lane.cpp).
@@ -35,6 +43,9 @@ class stream_sink {
   // false with why when the stream can take no more.
   virtual bool send_stream(std::string_view command, std::int64_t job_id, std::string_view respond_to,
                            std::string_view payload, std::string& why) = 0;
+  // Waits until the front replied to every command sent so far on respond_to's connection;
+  // false with why when the stream failed meanwhile.
+  virtual bool sync_stream(std::int64_t job_id, std::string_view respond_to, std::string& why) = 0;
 
  protected:
   ~stream_sink() = default;
@@ -54,6 +65,13 @@ class body_stream {
   bool write(std::string_view bytes);
   // Completes the response (the handler's return does it too). false as write.
   bool end();
+  // Keeps the stream open past the handler (docs/protocol.md 12.2), for writes later through a
+  // tempest::fanout, alone or with other kept streams (hanging GETs): waits until the front has
+  // taken what was sent so far, and returns the stream's reference; the handler's return then
+  // does not end it. The stream stays writable here too until the handler returns. A failed
+  // stream gives an empty respond_to (error() says why).
+  stream_ref keep();
+  bool kept() const noexcept { return kept_; }
   // True until a call failed.
   bool ok() const noexcept { return state_ != state::failed; }
   bool ended() const noexcept { return state_ == state::ended; }
@@ -71,6 +89,7 @@ class body_stream {
   std::int64_t job_id_ = 0;
   std::string_view respond_to_;
   state state_ = state::none;
+  bool kept_ = false;
   std::string error_;
 };
 

@@ -29,7 +29,9 @@
 //     untrusted_jobs()        jobs dropped unhandled: their respond_to was neither announced by
 //                             a front nor in --answer-allow
 //   response::stream()        a streamed body: write(bytes) blocking for room, end(); false
-//                             once the client left or the front cut it (tempest/response.hpp)
+//                             once the client left or the front cut it (tempest/response.hpp);
+//                             keep() holds it open past the handler for a tempest::fanout, which
+//                             writes one chunk (or answer) to many in one command per front
 //   job                       action(), id(), respond_to(), args() (a boost::json::array)
 //   answer                    send(json_value), send_json("[1,2]"): the answer to a job (a Tempest front takes exactly one per job)
 //
@@ -76,6 +78,7 @@
 
 #include <boost/json/fwd.hpp>
 
+#include "tempest/fanout.hpp"
 #include "tempest/publish.hpp"
 #include "tempest/request.hpp"
 #include "tempest/response.hpp"

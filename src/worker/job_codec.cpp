@@ -84,6 +84,7 @@ void response::clear() noexcept {
   headers.clear();
   body.clear();
   body_.state_ = body_stream::state::none;
+  body_.kept_ = false;
   body_.error_.clear();
 }
 
@@ -107,6 +108,15 @@ bool body_stream::write(std::string_view bytes) {
     return false;
   }
   return bytes.empty() || send("chunk", bytes);
+}
+
+stream_ref body_stream::keep() {
+  if (state_ == state::open && !kept_) {
+    if (!sink_->sync_stream(job_id_, respond_to_, error_)) state_ = state::failed;
+    else kept_ = true;
+  }
+  if (!kept_ || state_ != state::open) return {};
+  return {std::string(respond_to_), job_id_};
 }
 
 bool body_stream::end() {

@@ -127,6 +127,9 @@ class worker_lane final : public answer_sink, public cancel_probe, public stream
     char buf[24];
     return answers_.get(respond_to).send_stream(command, format_job_id(job_id, buf), payload, job_id, why);
   }
+  bool sync_stream(std::int64_t job_id, std::string_view respond_to, std::string& why) override {
+    return answers_.get(respond_to).sync_stream(job_id, why);
+  }
 
  private:
   // ---- Redis ------------------------------------------------------------------------------
@@ -273,12 +276,13 @@ class worker_lane final : public answer_sink, public cancel_probe, public stream
     answer_request(j);
   }
 
-  // A streamed response is ended when its handler returns. One whose handler threw is left
+  // A streamed response is ended when its handler returns, unless kept (a tempest::fanout
+  // writes it later). One whose handler threw is left
   // unfinished, so that the client never takes a cut body for a whole one: the front cuts it
   // after --stream-idle-timeout (protocol.md 10.5).
   void finish_stream(const job& j, bool failed) {
     body_stream& out = response_access::body(res_);
-    if (!failed && out.ok() && !out.ended()) out.end();
+    if (!failed && out.ok() && !out.ended() && !out.kept()) out.end();
     if (!out.ok()) logger().debug("[w{} j{}] stream ended early: {}", index_, j.id(), out.error());
   }
 

@@ -486,6 +486,30 @@ class StreamWorkerTest(TempestCase):
         self.assertEqual(resp.status, 200)
         self.assertEqual(resp.body.decode().strip(), hashlib.sha256(body).hexdigest())
 
+    def test_kept_streams_take_one_push_per_front_and_report_who_left(self):
+        # GET /hang keeps its stream (body_stream::keep); POST /push sends one mchunk through a
+        # tempest::fanout and answers "<reached> <gone>".
+        clients = [HttpConnection(self.front.http_port, timeout=10) for _ in range(20)]
+        try:
+            for c in clients:
+                c.request("GET", "/hang")
+            for c in clients:
+                self.assertEqual(c._read_head()[1], 200)
+            push = lambda q: curl("-X", "POST", self.url("/push?" + q)).stdout.decode().split()
+            wait_until(lambda: push("data=") == ["20", "0"], 5, message="the 20 hanging GETs to be kept")
+            self.assertEqual(push("data=hello"), ["20", "0"])
+            for c in clients:
+                self.assertEqual(c._read_exact(len(b"5\r\nhello\r\n")), b"5\r\nhello\r\n")
+            clients.pop().close()  # the front cuts that stream: the next push reports it
+            wait_until(lambda: push("data=") == ["19", "1"], 5, message="the closed client to be reported")
+            self.assertEqual(push("data=bye&end=1"), ["19", "0"])
+            for c in clients:
+                self.assertEqual(c._read_chunked(), b"bye")
+                self.assertTrue(c.is_open())  # the stream ended properly: keep-alive goes on
+        finally:
+            for c in clients:
+                c.close()
+
     def test_a_client_that_leaves_makes_the_workers_write_fail(self):
         cancelled_before = self.front.counter("cancelled")
         with HttpConnection(self.front.http_port, timeout=10) as client:

@@ -116,6 +116,14 @@ bool client::send_stream(std::string_view command, std::string_view id_text, std
   return true;
 }
 
+bool client::sync_stream(std::int64_t id, std::string& why) {
+  wait_for_room(stream_window + 1);  // never fits: returns once nothing is pending, or down
+  for (const auto& [fid, text] : failed_streams_)
+    if (fid == id) return why = text, false;
+  if (fd_ < 0) return why = "answer endpoint " + key_ + " is down", false;
+  return true;
+}
+
 // Waits until `len` more bytes fit in the stream window (one command alone always goes), as
 // long as replies keep coming: none for --answer-timeout marks the endpoint down.
 bool client::wait_for_room(std::size_t len) {

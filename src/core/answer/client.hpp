@@ -89,6 +89,9 @@ class client {
   bool send_stream(std::string_view command, std::string_view id_text, std::string_view payload, std::int64_t id,
                    std::string& why);
   static constexpr std::size_t stream_window = 1u << 20;
+  // Waits until every command sent on this connection has its reply (a kept stream's head is
+  // then at the front before another connection writes to it); false with why as send_stream.
+  bool sync_stream(std::int64_t id, std::string& why);
 
  private:
   friend class pool;
