@@ -339,9 +339,14 @@ def _print_stream_table(streams, meta):
     direct, front = medians.get("s-direct"), medians.get("s-front")
     ratio = round(front / direct, 3) if direct and front else None
     if ratio is not None:
-        print("  front / plain socket: %.2f" % ratio)
+        print("  streamed answer, front / plain socket: %.2f" % ratio)
+    cat, spool = medians.get("u-cat"), medians.get("u-front")
+    upload_ratio = round(spool / cat, 3) if cat and spool else None
+    if upload_ratio is not None:
+        print("  upload, front spool / cat file: %.2f" % upload_ratio)
     return {"bytes": int(meta.get("stream_bytes", "0") or 0), "direct_mb_s": direct, "front_mb_s": front,
-            "ratio": ratio, "runs": streams}
+            "ratio": ratio, "upload_cat_mb_s": cat, "upload_front_mb_s": spool, "upload_ratio": upload_ratio,
+            "runs": streams}
 
 
 def main():
