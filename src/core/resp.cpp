@@ -128,7 +128,13 @@ std::optional<resp_value> resp_reader::next() {
 std::optional<resp_reader::command> resp_reader::next_command() {
   compact();  // what the previous command's views pointed at is consumed
   views_.clear();
-  if (error_.empty() && read_in_place()) return command{views_, false};
+  if (error_.empty()) {
+    auto r = read_in_place();
+    if (r == in_place::read) return command{views_, false};
+    // A well-formed command within the limits whose bytes are still coming: wait for them
+    // rather than copy its pieces into a value (a streamed chunk is one large bulk).
+    if (r == in_place::incomplete) return std::nullopt;
+  }
   auto v = next();
   if (!v) return std::nullopt;
   held_ = std::move(*v);
@@ -142,34 +148,42 @@ std::optional<resp_reader::command> resp_reader::next_command() {
   return c;
 }
 
-bool resp_reader::read_in_place() {
-  if (!limits_.commands || in_message_ || in_bulk_ || pos_ == buf_.size() || buf_[pos_] != '*') return false;
+resp_reader::in_place resp_reader::read_in_place() {
+  if (!limits_.commands || in_message_ || in_bulk_ || pos_ == buf_.size() || buf_[pos_] != '*') return in_place::other;
   const char* start = buf_.data() + pos_;
   const char* end = buf_.data() + buf_.size();
   const char* p = start;
   // A length line after its type byte: digits, CRLF, no longer than a length line may be.
+  // incomplete: its end has not arrived yet.
   auto length_line = [&](char type, long long& n) {
-    if (p == end || *p != type) return false;
-    const char* lf = static_cast<const char*>(std::memchr(p, '\n', std::min<std::size_t>(end - p, max_header_line + 2)));
-    if (!lf || lf - p < 2 || lf[-1] != '\r' || !parse_number(std::string_view(p + 1, lf - 1 - (p + 1)), n)) return false;
+    if (p == end) return in_place::incomplete;
+    if (*p != type) return in_place::other;
+    std::size_t room = std::min<std::size_t>(end - p, max_header_line + 2);
+    const char* lf = static_cast<const char*>(std::memchr(p, '\n', room));
+    if (!lf) return room < max_header_line + 2 ? in_place::incomplete : in_place::other;
+    if (lf - p < 2 || lf[-1] != '\r' || !parse_number(std::string_view(p + 1, lf - 1 - (p + 1)), n))
+      return in_place::other;
     p = lf + 1;
-    return true;
+    return in_place::read;
   };
   long long items = 0;
-  if (!length_line('*', items) || items <= 0 || static_cast<unsigned long long>(items) > limits_.max_elements)
-    return false;
+  if (auto r = length_line('*', items); r != in_place::read) return r;
+  if (items <= 0 || static_cast<unsigned long long>(items) > limits_.max_elements) return in_place::other;
   for (long long i = 0; i < items; ++i) {
     long long len = 0;
-    if (!length_line('$', len) || len < 0) return false;
+    if (auto r = length_line('$', len); r != in_place::read) return r;
+    if (len < 0) return in_place::other;
     auto n = static_cast<std::size_t>(len);
-    if (static_cast<std::size_t>(end - p) < n + 2 || p[n] != '\r' || p[n + 1] != '\n') return false;
+    // A message that would pass the limit is next()'s to refuse (or skip), never awaited here.
+    if (static_cast<std::size_t>(p - start) + n + 2 > limits_.max_message) return in_place::other;
+    if (static_cast<std::size_t>(end - p) < n + 2) return in_place::incomplete;
+    if (p[n] != '\r' || p[n + 1] != '\n') return in_place::other;
     views_.emplace_back(p, n);
     p += n + 2;
   }
-  if (static_cast<std::size_t>(p - start) > limits_.max_message) return false;
   pos_ += static_cast<std::size_t>(p - start);
   scanned_ = 0;
-  return true;
+  return in_place::read;
 }
 
 void resp_reader::compact() {

@@ -89,9 +89,10 @@ class resp_reader {
 
   // With limits().commands: the next command as views of its arguments, the same commands,
   // errors and limits as next(). The views stay valid until the next call to feed(), next()
-  // or next_command(). A command whose bytes are all buffered is read where it lies (no
-  // copy, no allocation: the answer endpoint's usual case); one that arrives in pieces, an
-  // inline one, or one with a skipped bulk goes through next(). A skipped bulk's view is
+  // or next_command(). A command of bulks within the limits is read where it lies once all
+  // its bytes are buffered (no copy, no allocation: the answer endpoint's usual case, and a
+  // streamed chunk arriving in many reads); an inline one, or one with a skipped or oversized
+  // bulk, goes through next(). A skipped bulk's view is
   // empty and sets `skipped`.
   struct command {
     std::span<const std::string_view> args;
@@ -122,8 +123,10 @@ class resp_reader {
   step read_inline(std::optional<resp_value>& done);
   step complete(resp_value v, std::optional<resp_value>& done);
   // next_command's fast path: a whole "*N" message of bulks at pos_, within the limits, read
-  // into views_; false (nothing consumed) for anything else, which next() then reads.
-  bool read_in_place();
+  // into views_ (read); the start of one whose bytes have not all arrived (incomplete: nothing
+  // consumed, wait for more); anything else (other: nothing consumed) is next()'s to read.
+  enum class in_place { read, incomplete, other };
+  in_place read_in_place();
   // Finds the line at pos_ (ended by CRLF, or by LF for inline); its length, or npos.
   std::size_t find_line(bool lf_only);
   step fail(std::string why);

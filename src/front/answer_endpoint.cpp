@@ -454,7 +454,9 @@ bool injected(const answer_context& ctx, error_code& ec, std::string_view where)
 
 asio::awaitable<void> run_answer_session(answer_context& ctx, asio::ip::tcp::socket socket) {
   answer_connection conn(ctx, remote_text(socket), socket.get_executor());
-  std::vector<char> buf(64 * 1024);
+  // 256 KiB: a streamed chunk (64 KiB from the libraries) is read in one or two calls, and
+  // several per read when the worker is ahead (answer connections are few: one per lane).
+  std::vector<char> buf(256 * 1024);
   std::string out;
   error_code ec;
   for (;;) {

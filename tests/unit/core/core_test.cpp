@@ -465,3 +465,32 @@ TEST(resp, next_command_agrees_with_next) {
       EXPECT_EQ(by_view.error(), by_value.error()) << "wire " << &wire - wires.data() << " cut at " << cut;
     }
 }
+
+// A large command arriving in many reads (a streamed chunk) waits, whole, in the buffer: no
+// command until its last byte, then its payload as one view of the bytes fed.
+TEST(resp, next_command_waits_for_a_command_in_pieces) {
+  std::string payload(200000, 'p');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i % 251);
+  std::string wire = format_command({"chunk", "42", payload});
+  resp_reader r(command_limits(1 << 20));
+  for (std::size_t at = 0; at < wire.size(); at += 7000) {
+    std::size_t n = std::min<std::size_t>(7000, wire.size() - at);
+    r.feed(wire.data() + at, n);
+    auto c = r.next_command();
+    if (at + n < wire.size()) {
+      ASSERT_FALSE(c) << at;
+      EXPECT_EQ(r.buffered(), at + n);  // nothing consumed yet
+    } else {
+      ASSERT_TRUE(c);
+      ASSERT_EQ(c->args.size(), 3u);
+      EXPECT_EQ(c->args[2], payload);
+    }
+  }
+  EXPECT_TRUE(r.error().empty());
+  // One declared over the limit is not awaited: refused at once.
+  resp_reader small(command_limits(1000));
+  std::string big = "*3\r\n$5\r\nchunk\r\n$2\r\n42\r\n$5000\r\n";
+  small.feed(big.data(), big.size());
+  EXPECT_FALSE(small.next_command());
+  EXPECT_FALSE(small.error().empty());
+}
