@@ -176,6 +176,25 @@ bool deadline_passed(const job& j, std::int64_t now_ms) {
   return false;  // null or not a number: no deadline
 }
 
+// A job names a file for the worker to read: only what a front's spool creates (protocol.md
+// 11.2), so that a forged job cannot make a worker read /etc/shadow.
+static bool is_spool_path(std::string_view p) {
+  constexpr std::string_view prefix = "/upload-";
+  if (p.empty() || p.front() != '/' || p.size() < prefix.size() + 32) return false;
+  auto name = p.substr(p.size() - prefix.size() - 32);
+  if (name.substr(0, prefix.size()) != prefix) return false;
+  for (char c : name.substr(prefix.size()))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  for (std::size_t at = 0; at < p.size();) {  // no "." or ".." segment, no NUL
+    auto next = p.find('/', at + 1);
+    auto seg = p.substr(at + 1, (next == std::string_view::npos ? p.size() : next) - at - 1);
+    if (seg == "." || seg == ".." || seg.find('\0') != std::string_view::npos) return false;
+    if (next == std::string_view::npos) break;
+    at = next;
+  }
+  return true;
+}
+
 const char* request_access::decode(const job& j, request& req, std::string& body_buf) {
   req.method_ = req.url_ = req.path_ = req.query_ = req.body_ = {};
   req.remote_addr_ = req.http_version_ = {};
@@ -212,6 +231,9 @@ const char* request_access::decode(const job& j, request& req, std::string& body
       const auto* sha = f ? f->if_contains("sha256") : nullptr;
       if (!path || !path->is_string() || !size || !((size->is_int64() && size->get_int64() >= 0) || size->is_uint64()) || !sha || !sha->is_string())
         return "body_file is not {\"path\": string, \"size\": integer, \"sha256\": string}";
+      if (!is_spool_path(view(path->get_string())))
+        return "body_file.path is not a front's spool file (an absolute path ending in /upload-<32 hex digits>, "
+               "without . or .. segments)";
       req.body_file_ = request::spooled_body{view(path->get_string()), size->to_number<std::uint64_t>(),
                                              view(sha->get_string())};
       continue;

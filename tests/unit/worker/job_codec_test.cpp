@@ -124,11 +124,11 @@ TEST(WorkerRequestDecode, NoBodyIsEmpty) {
 }
 
 TEST(WorkerRequestDecode, ASpooledBodyIsNamedNotRead) {
-  parsed_request p(R"(["url", [{"method":"POST","url":"/u","body_file":{"path":"/tmp/s/upload-ab",
+  parsed_request p(R"(["url", [{"method":"POST","url":"/u","body_file":{"path":"/tmp/s/upload-0123456789abcdef0123456789abcdef",
       "size":3000000000,"sha256":"e3b0"}}], "h:1", 1])");
   ASSERT_EQ(p.error, nullptr);
   ASSERT_TRUE(p.req.body_file());
-  EXPECT_EQ(p.req.body_file()->path, "/tmp/s/upload-ab");
+  EXPECT_EQ(p.req.body_file()->path, "/tmp/s/upload-0123456789abcdef0123456789abcdef");
   EXPECT_EQ(p.req.body_file()->size, 3000000000u);
   EXPECT_EQ(p.req.body_file()->sha256, "e3b0");
   EXPECT_TRUE(p.req.body().empty());
@@ -163,6 +163,11 @@ TEST(WorkerRequestDecode, RejectsBadRequests) {
            R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/x","size":-1,"sha256":""}}], null, 1])",
            R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/x","sha256":""}}], null, 1])",
            R"(["url", [{"method":"GET","url":"/","body_file":{"path":1,"size":1,"sha256":""}}], null, 1])",
+           // only a spool file's path (protocol.md 11.2): a forged job cannot name another file
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/etc/shadow","size":1,"sha256":""}}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/s/../etc/upload-0123456789abcdef0123456789abcdef","size":1,"sha256":""}}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"upload-0123456789abcdef0123456789abcdef","size":1,"sha256":""}}], null, 1])",
+           R"(["url", [{"method":"GET","url":"/","body_file":{"path":"/s/upload-0123456789ABCDEF0123456789abcdef","size":1,"sha256":""}}], null, 1])",
        }) {
     parsed_request p(text);
     EXPECT_NE(p.error, nullptr) << text;
