@@ -1,7 +1,8 @@
 // A worker that streams (docs/protocol.md 10), for tests, benchmarks and as an example:
 //   GET /stream?bytes=N   streams N bytes (default 1 MiB) where byte i is i % 251, in 64 KiB
 //                         chunks, as application/octet-stream with chunked framing
-//                         (&length=1: with a Content-Length header instead)
+//                         (&length=1: with a Content-Length header instead; &fail_at=K:
+//                         the handler throws after K bytes, so the library aborts the stream)
 //   POST /upload          answers the lower-case hex SHA-256 of the request body, read from the
 //                         job or, for a body the front spooled (protocol.md 11), from its file
 //   GET /hang             a hanging GET: the head goes, the stream is kept open (keep())
@@ -44,8 +45,11 @@ void stream_bytes(const tempest::request& req, tempest::response& res) {
   // 64 KiB of the pattern from offset 0; every chunk starts where the previous one ended.
   std::string block(chunk_size + 251, '\0');
   for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i % 251);
+  auto fail_at = req.query_param("fail_at");
+  std::uint64_t limit = fail_at ? std::stoull(*fail_at) : total;
   for (std::uint64_t sent = 0; sent < total && out.ok();) {
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_size, total - sent));
+    if (sent >= limit) throw std::runtime_error("fail_at reached (a test of a failing handler)");
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>({chunk_size, total - sent, limit - sent}));
     out.write(std::string_view(block).substr(sent % 251, n));
     sent += n;
   }

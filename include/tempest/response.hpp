@@ -65,6 +65,10 @@ class body_stream {
   bool write(std::string_view bytes);
   // Completes the response (the handler's return does it too). false as write.
   bool end();
+  // Gives up: the front closes the client's connection with the body cut short at once
+  // (protocol.md 10.9), so the client knows the response is incomplete. A handler that throws
+  // after stream() has its stream aborted. The stream is failed afterwards.
+  void abort();
   // Keeps the stream open past the handler (docs/protocol.md 12.2), for writes later through a
   // tempest::fanout, alone or with other kept streams (hanging GETs): waits until the front has
   // taken what was sent so far, and returns the stream's reference; the handler's return then

@@ -86,8 +86,8 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 bool is_known_command(std::string_view cmd) {
-  static constexpr std::string_view known[] = {"url",  "stream", "chunk", "end",    "mchunk", "mend", "murl",
-                                              "quit", "auth",   "ping",  "echo",   "info",   "select", "client"};
+  static constexpr std::string_view known[] = {"url",  "stream", "chunk", "end",  "abort",  "mchunk", "mend",   "murl",
+                                              "quit", "auth",   "ping",  "echo", "info",   "select", "client"};
   for (std::string_view c : known)
     if (iequals(cmd, c)) return true;
   return false;
@@ -186,6 +186,7 @@ struct answer_connection {
     if (iequals(cmd, "chunk")) return chunk(argv, out);
     if (iequals(cmd, "stream")) return start_stream(argv, out);
     if (iequals(cmd, "end")) return end(argv, out);
+    if (iequals(cmd, "abort")) return abort_stream(argv, out);
     if (iequals(cmd, "mchunk")) return many(fan::chunk, argv, out);
     if (iequals(cmd, "mend")) return many(fan::end, argv, out);
     if (iequals(cmd, "murl")) return many(fan::answer, argv, out);
@@ -313,6 +314,17 @@ struct answer_connection {
     job_slot* slot = stream_job(argv[1]);
     if (!slot) return no_stream(argv[1], out);
     if (finish_stream(*slot, out)) reply_status(out, "OK");
+  }
+
+  // 10.9: the worker gives up on its stream (its handler failed): the client gets the cut body
+  // at once instead of after --stream-idle-timeout.
+  void abort_stream(std::span<const std::string_view> argv, std::string& out) {
+    if (argv.size() != 2) return reply_error(out, std::string(answer_error::wrong_arity) + "abort <job_id>");
+    job_slot* slot = stream_job(argv[1]);
+    if (!slot) return no_stream(argv[1], out);
+    slot->stream.cut = slot->stream.aborted = true;
+    slot->wake.cancel();
+    reply_status(out, "OK");
   }
 
   // Takes the bytes into the stream; false after replying the error of 10.3 (a declared length

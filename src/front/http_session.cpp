@@ -393,7 +393,7 @@ asio::awaitable<bool> send_stream(http_context& ctx, asio::ip::tcp::socket& sock
     }
     if (complete) break;
     if (st.cut) {
-      cut = "the worker's stream broke its rules (logged above)";
+      cut = st.aborted ? "the worker aborted it" : "the worker's stream broke its rules (logged above)";
       break;
     }
     if (watch.gone()) {

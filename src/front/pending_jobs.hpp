@@ -37,6 +37,7 @@ struct answer_stream {
   std::uint64_t received = 0;           // body bytes accepted so far
   bool ended = false;                   // `end` arrived
   bool cut = false;                     // 10.3 / 10.8: send what is buffered, then close
+  bool aborted = false;                 // the cut is the worker's `abort` (10.9)
   // Answer connections that stopped reading until `bytes` shrinks (10.4); woken and forgotten
   // by wake_writers(). An answer connection that ends first takes itself off (forget_writer).
   std::vector<boost::asio::steady_timer*> writers;
@@ -56,7 +57,7 @@ struct answer_stream {
     bytes.clear();
     declared = no_length;
     received = 0;
-    ended = cut = false;
+    ended = cut = aborted = false;
   }
 };
 

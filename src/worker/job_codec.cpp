@@ -119,6 +119,13 @@ stream_ref body_stream::keep() {
   return {std::string(respond_to_), job_id_};
 }
 
+void body_stream::abort() {
+  if (state_ != state::open) return;
+  send("abort", {});
+  state_ = state::failed;
+  if (error_.empty()) error_ = "aborted";
+}
+
 bool body_stream::end() {
   if (state_ != state::open) return state_ == state::ended;
   if (!send("end", {})) return false;

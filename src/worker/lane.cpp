@@ -277,11 +277,11 @@ class worker_lane final : public answer_sink, public cancel_probe, public stream
   }
 
   // A streamed response is ended when its handler returns, unless kept (a tempest::fanout
-  // writes it later). One whose handler threw is left
-  // unfinished, so that the client never takes a cut body for a whole one: the front cuts it
-  // after --stream-idle-timeout (protocol.md 10.5).
+  // writes it later). One whose handler threw is aborted (protocol.md 10.9): the client gets
+  // the cut body at once and never takes it for a whole one.
   void finish_stream(const job& j, bool failed) {
     body_stream& out = response_access::body(res_);
+    if (failed && out.ok() && !out.ended()) out.abort();
     if (!failed && out.ok() && !out.ended() && !out.kept()) out.end();
     if (!out.ok()) logger().debug("[w{} j{}] stream ended early: {}", index_, j.id(), out.error());
   }

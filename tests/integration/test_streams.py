@@ -262,6 +262,38 @@ class StreamErrorsTest(StreamCase):
             self.assertEqual(client.wait_closed(), b"5\r\nsmall\r\n")
 
 
+class AbortTest(StreamCase):
+    idle = 20  # far longer than the test: only `abort` can end these streams in time
+
+    def test_abort_cuts_the_body_at_once_and_later_commands_fail(self):
+        with HttpConnection(self.front.http_port, timeout=10) as client:
+            job, conn = self.open_stream(client)
+            client._read_head()
+            self.assertEqual(conn.command("chunk", job.job_id, b"partial"), ("+", "OK"))
+            start = time.monotonic()
+            self.assertEqual(conn.command("abort", job.job_id), ("+", "OK"))
+            self.assertEqual(client._read_exact(len(b"7\r\npartial\r\n")), b"7\r\npartial\r\n")
+            self.assertEqual(client.wait_closed(5), b"")  # no last chunk: the body is cut
+            self.assertLess(time.monotonic() - start, 5)
+            kind, text = conn.command("chunk", job.job_id, b"late")
+            self.assertEqual(kind, "-")
+            self.assertTrue(text.startswith("ERR no open stream"), text)
+            self.assertEqual(conn.command("abort", job.job_id)[0], "-")
+            self.assertTrue(conn.command("abort")[1].startswith("ERR wrong number of arguments"))
+        self.assertIn("the worker aborted it", self.front.log())
+
+    def test_a_handler_that_throws_mid_stream_has_its_stream_aborted(self):
+        worker = self.start_worker("stream_worker", self.redis, QUEUE)
+        start = time.monotonic()
+        r = curl(f"http://{LOOPBACK}:{self.front.http_port}/stream?bytes=1000000&fail_at=200000", timeout=15)
+        self.assertNotEqual(r.returncode, 0)  # curl: the transfer closed with data outstanding
+        self.assertEqual(len(r.stdout), 200000)
+        self.assertEqual(r.stdout, pattern(0, 200000))
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertIn("fail_at reached", worker.log())
+        worker.kill()
+
+
 class ManyConnectionsTest(StreamCase):
     def test_one_chunk_reaches_a_thousand_hanging_gets(self):
         n = 1000

@@ -97,7 +97,7 @@ bool client::send_stream(std::string_view command, std::string_view id_text, std
   expire(now);
   if (!ensure_open(id, now)) return why = "answer endpoint " + key_ + " is down", false;
   const std::string_view argv[3] = {command, id_text, payload};
-  std::span<const std::string_view> args(argv, command == "end" ? 2 : 3);
+  std::span<const std::string_view> args(argv, command == "end" || command == "abort" ? 2 : 3);
   if (!wait_for_room(payload.size() + 64)) {
     if (const std::string* f = failed()) return why = *f, false;
     return why = "answer endpoint " + key_ + " is down or stopped reading", false;
