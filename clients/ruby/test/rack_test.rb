@@ -102,3 +102,72 @@ class RackExecutableTest < TempestTest::Case
     assert_equal "Hello you!", @front.get("/hello/you").body
   end
 end
+
+# Rack bodies that stream (protocol.md 12.5): anything but an Array is a streamed answer, each
+# item of each one chunk as it comes, close called after; an Array stays one answer.
+class RackStreamTest < TempestTest::Case
+  RAW = TempestTest::RawHTTP
+
+  class Closing
+    def initialize(items, closed) = (@items, @closed = items, closed)
+    def each(&block) = @items.each(&block)
+    def close = (@closed << true)
+  end
+
+  def get(path)
+    s = RAW.open(@front.http_port, "GET #{path} HTTP/1.1\r\nHost: example.test\r\n\r\n")
+    RAW.response(s)
+  ensure
+    s&.close
+  end
+
+  def test_sinatra_stream_is_streamed
+    start_worker(Tempest::Rack.worker(Rack::Lint.new(SinatraApp), **worker_options))
+    s = RAW.open(@front.http_port, "GET /stream HTTP/1.1\r\nHost: example.test\r\n\r\n")
+    t0 = TempestTest.clock
+    status, headers = RAW.head(s)
+    assert_equal [200, "chunked"], [status, headers.to_h["transfer-encoding"]]
+    assert_equal "first\n", RAW.chunk(s)
+    t_first = TempestTest.clock
+    refute s.wait_readable(0.2), "nothing more yet: the app sleeps between its writes"
+    assert_equal "second\n", RAW.chunk(s)
+    assert_equal "third\n", RAW.chunk(s)
+    assert_equal "", RAW.chunk(s), "the last chunk"
+    t_end = TempestTest.clock
+    s.close
+    assert_operator t_end - t_first, :>=, 0.6, "the first chunk came before the end (#{(t_first - t0).round(2)} s " \
+                                               "after the request, the end #{(t_end - t0).round(2)} s)"
+    # Under Rack::Lint an Array body still makes one answer with its length.
+    res = get("/")
+    assert_equal [200, "18", nil], [res["status"], res["headers"].to_h["content-length"], res["headers"].to_h["transfer-encoding"]]
+  end
+
+  def test_bodies_that_are_not_arrays
+    closed = Queue.new
+    app = lambda do |env|
+      h = { "Content-Type" => "text/plain" }
+      case env["PATH_INFO"]
+      when "/enum" then [200, h, Enumerator.new { |y| y << "a" << "" << "b" << "c" }]
+      when "/proxy" then [200, h, Rack::BodyProxy.new(Closing.new(%w[x y], closed)) { closed << :proxy }]
+      when "/proxy-array" then [200, h, Rack::BodyProxy.new(%w[x y]) { closed << :proxy }]
+      when "/array" then [201, h, %w[one two]]
+      when "/sized" then [200, h.merge("Content-Length" => "6"), Enumerator.new { |y| y << "abc" << "def" }]
+      end
+    end
+    start_worker(Tempest::Rack.worker(app, **worker_options))
+    res = get("/enum")
+    assert_equal [200, "chunked", "abc"], [res["status"], res["headers"].to_h["transfer-encoding"], res["body"]]
+    res = get("/proxy")
+    assert_equal ["chunked", "xy", true], [res["headers"].to_h["transfer-encoding"], res["body"], res["complete"]]
+    assert_equal [true, :proxy], [pop(closed), pop(closed)], "close called through the proxy"
+    res = get("/proxy-array")
+    assert_equal [nil, "2", "xy"], [res["headers"].to_h["transfer-encoding"], res["headers"].to_h["content-length"], res["body"]]
+    assert_equal :proxy, pop(closed)
+    res = get("/array")
+    assert_equal [201, [["content-type", "text/plain"], ["content-length", "6"]], "onetwo"],
+                 [res["status"], res["headers"], res["body"]]
+    res = get("/sized")
+    assert_equal [[["content-type", "text/plain"], ["content-length", "6"]], "abcdef", true],
+                 [res["headers"], res["body"], res["complete"]], "a declared length is kept: the body sent as is"
+  end
+end

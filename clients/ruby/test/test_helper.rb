@@ -135,6 +135,107 @@ module TempestTest
     def get(path, **o) = request("GET", path, **o)
   end
 
+  # HTTP responses read off a raw socket, framing and all (chunked, Content-Length, or
+  # close-delimited), for the streamed answers' tests.
+  module RawHTTP
+    module_function
+
+    # Sends request (its bytes as is) on a new connection to port; returns the connection.
+    def open(port, request)
+      s = TCPSocket.new("127.0.0.1", port)
+      s.write(request.b)
+      s
+    end
+
+    # Reads the status line and header fields: [status, [[name, value], ...] lower-case, date left out].
+    def head(s, timeout: 10)
+      line = gets(s, timeout) or raise Minitest::Assertion, "no status line"
+      status = line[%r{\AHTTP/1\.[01] (\d{3})}, 1].to_i
+      headers = []
+      while (l = gets(s, timeout)) && l != "\r\n"
+        name, value = l.chomp("\r\n").split(":", 2)
+        headers << [name.downcase, value.strip] unless name.casecmp?("date")
+      end
+      [status, headers]
+    end
+
+    # One chunk of a chunked body: its bytes, "" for the last chunk, nil when the connection
+    # ended before it.
+    def chunk(s, timeout: 10)
+      size_line = gets(s, timeout) or return nil
+      size = size_line.to_i(16)
+      if size.zero?
+        gets(s, timeout) # the empty line after the last chunk
+        return "".b
+      end
+      data = read(s, size + 2, timeout)
+      data && data.bytesize == size + 2 ? data.byteslice(0, size) : nil
+    end
+
+    # The whole response: {"status", "headers", "body", "complete", "closed"} (as tests/protocol/
+    # streams.json's http).
+    def response(s, head_request: false, timeout: 10)
+      status, headers = head(s, timeout: timeout)
+      h = headers.to_h
+      body = +"".b
+      complete = true
+      eof = false
+      if head_request || [204, 304].include?(status)
+        nil
+      elsif h["transfer-encoding"]&.include?("chunked")
+        loop do
+          c = chunk(s, timeout: timeout)
+          if c.nil?
+            complete = false
+            eof = true
+            break
+          end
+          break if c.empty?
+          body << c
+        end
+      elsif h.key?("content-length")
+        n = h["content-length"].to_i
+        body = read(s, n, timeout) || +"".b
+        complete = body.bytesize == n
+        eof = !complete
+      else
+        body = read(s, nil, timeout) || +"".b
+        eof = true
+      end
+      closed = eof || closed?(s)
+      { "status" => status, "headers" => headers, "body" => body, "complete" => complete, "closed" => closed }
+    end
+
+    # Did the server close the connection (EOF within a short wait)?
+    def closed?(s, wait = 0.3)
+      return false unless s.wait_readable(wait)
+      s.read_nonblock(1, exception: false).nil?
+    rescue Errno::ECONNRESET
+      true
+    end
+
+    def gets(s, timeout)
+      raise Minitest::Assertion, "no response line within #{timeout} s" unless s.wait_readable(timeout)
+      s.gets("\r\n")
+    end
+
+    # n bytes (or up to EOF when n is nil), nil at EOF before any.
+    def read(s, n, timeout)
+      out = +"".b
+      deadline = TempestTest.clock + timeout
+      while n.nil? || out.bytesize < n
+        left = deadline - TempestTest.clock
+        raise Minitest::Assertion, "body not read within #{timeout} s" if left <= 0 || !s.wait_readable(left)
+        piece = s.read_nonblock(n ? [n - out.bytesize, 1 << 20].min : 1 << 20, exception: false)
+        break if piece.nil?
+        out << piece if piece.is_a?(String)
+      end
+      out
+    rescue Errno::ECONNRESET
+      out
+    end
+  end
+
   # A test with its own queue and front; start_worker runs a Tempest::Worker in a thread.
   class Case < Minitest::Test
     make_my_diffs_pretty!
@@ -181,5 +282,11 @@ module TempestTest
 
     def redis = (@redis ||= TempestTest.redis)
     def wait_for(what, **o, &b) = TempestTest.wait_for(what, **o, &b)
+
+    # The next value of queue q, failing after timeout seconds (Ruby 3.1's Queue#pop has none).
+    def pop(q, what = "a value from the handler", timeout: 5)
+      wait_for(what, timeout: timeout) { !q.empty? }
+      q.pop
+    end
   end
 end

@@ -22,12 +22,20 @@ module Tempest
     # invalid names or values are dropped (logged); body: a String (UTF-8 text as is, other bytes
     # as {"base64": ...}), an Array or anything answering each (joined), or nil.
     def encode_url(status = 200, headers = {}, body = nil)
+      JSON.generate([status_code(status), encode_headers(headers), encode_body(body)])
+    end
+
+    # A streamed answer's head [status, headers] (protocol.md 10.1), checked as encode_url's. A
+    # Content-Length header is kept: the front then sends the body as is, that many bytes (10.3).
+    def encode_head(status = 200, headers = {})
+      JSON.generate([status_code(status), encode_headers(headers)])
+    end
+
+    def status_code(status)
       code = status.is_a?(String) ? Integer(status, 10, exception: false) : Integer(status, exception: false)
-      unless code && code.between?(200, 599)
-        Tempest.logger.warn("status #{status.inspect} is outside 200..599; sending 500")
-        code = 500
-      end
-      JSON.generate([code, encode_headers(headers), encode_body(body)])
+      return code if code&.between?(200, 599)
+      Tempest.logger.warn("status #{status.inspect} is outside 200..599; sending 500")
+      500
     end
 
     def encode_headers(headers)

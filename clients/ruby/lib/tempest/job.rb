@@ -3,6 +3,7 @@
 require "json"
 require "base64"
 require "uri"
+require "stringio"
 
 # Jobs as the front pushes them (protocol.md section 1) and as the 2012 front did
 # (ORIGINAL-PROTOCOL.md): [action, args, respond_to, job_id]; a "url" job's args[0] is the
@@ -10,6 +11,9 @@ require "uri"
 # If you change a field here, compare src/worker/job_codec.cpp (the C++ decoder).
 module Tempest
   class BadJob < StandardError; end
+
+  # What a front's spool names its files (protocol.md 11.3): an absolute path ending in this.
+  SPOOL_PATH = %r{\A/(?:.*/)?upload-[0-9a-f]{32}\z}m
 
   Job = Struct.new(:action, :args, :respond_to, :id, :payload) do
     # Parses a job's JSON text; raises BadJob with what is wrong.
@@ -49,18 +53,23 @@ module Tempest
   #   worker.on :url do |ctx, env|
   #     ctx.method; ctx.path; ctx.query; ctx.params["q"]; ctx.header("content-type"); ctx.body
   #     ctx.remote_addr; ctx.priority; ctx.deadline; ctx.retry; ctx.cancelled?
+  #     ctx.body_file (a spooled upload: path, size, sha256); ctx.body_io (reads it, or the inline body)
   #     [200, {"Content-Type" => "text/plain"}, "Hello world!"]   # or ctx.answer(200, {...}, "...")
+  #     # or streamed: out = ctx.stream(200, {...}); out.write("..."); (the return ends it)
   #   end
   #
   # env is the request object of the job as parsed JSON (a Hash), for what ctx does not name.
   class Context
     attr_reader :job, :method, :url, :path, :query, :headers, :body, :remote_addr, :http_version,
-                :priority, :deadline, :retry
+                :priority, :deadline, :retry, :body_file
 
     def initialize(job, lane)
       @job = job
       @lane = lane
       @answers = 0
+      @stream = nil
+      @kept = nil
+      @body_io = nil
       r = job.url? && job.request
       return unless r
 
@@ -77,6 +86,17 @@ module Tempest
               elsif r["body_encoding"] == "base64" then Base64.strict_decode64(body)
               else body.b
               end
+      # A body the front spooled to a file (protocol.md 11.2): the inline body is then empty.
+      f = r["body_file"]
+      if f
+        # Only a spool file's path (protocol.md 11.2): a forged job must not make us read another file.
+        unless f.is_a?(Hash) && f["path"].is_a?(String) && SPOOL_PATH.match?(f["path"]) &&
+               f["path"].split("/").none? { |s| s == "." || s == ".." } && f["size"].is_a?(Integer) && f["size"] >= 0
+          raise BadJob, "body_file is not a front's spool file {path: /.../upload-<32 hex>, size, sha256}"
+        end
+        @body_file = BodyFile.new(f["path"], f["size"].to_i, f["sha256"].to_s).freeze
+        @body ||= +"".b
+      end
       @remote_addr = r["remote_addr"]
       @http_version = r["http_version"] || "1.1"
       @priority = r["priority"] || "normal"
@@ -98,9 +118,25 @@ module Tempest
       {}
     end
 
+    # The body's size in bytes: the spooled file's, or the inline body's (0 without a body).
+    def body_size = @body_file ? @body_file.size : @body.to_s.bytesize
+
+    # An IO reading the body without loading it whole: the spooled file (a File, binary), or a
+    # StringIO over the inline body (empty without one). Opened on first use, closed when the
+    # handler returns.
+    def body_io
+      @body_io ||= if @body_file
+                     @body_file.open
+                   else
+                     StringIO.new(@body || +"".b).tap { |io| io.set_encoding(Encoding::BINARY) }
+                   end
+    end
+
     # True when nobody waits any more: the deadline passed, or the front cancelled the job (the
-    # client went away; one Redis round trip: call it between steps of long work).
+    # client went away; one Redis round trip: call it between steps of long work). Also true
+    # once this job's stream failed (a write returned false).
     def cancelled?
+      return true if @stream && !@stream.ok?
       return true if @deadline && Tempest.now_ms > @deadline
       return false unless @job.respond_to
       @lane.cancelled?(@job)
@@ -110,6 +146,7 @@ module Tempest
     # answer(value), sent as JSON. The first answer of a url job completes the HTTP response;
     # later ones are refused by the front (2.4).
     def answer(*value)
+      return refuse_answer if @stream || @kept
       @answers += 1
       json = @job.url? ? Answer.encode_url(*value) : JSON.generate(value.size == 1 ? value[0] : value)
       @lane.send_answer(@job, json)
@@ -119,11 +156,56 @@ module Tempest
     # when it was dropped (its front is down); a -ERR reply is logged and counted
     # (worker.stats[:answers_refused]).
     def answer_json(json)
+      return refuse_answer if @stream || @kept
       @answers += 1
       @lane.send_answer(@job, json)
     end
 
-    def answered? = @answers.positive?
+    # True once the job was answered, streamed or kept: the handler's return value is then not
+    # sent.
+    def answered? = @answers.positive? || !@stream.nil? || !@kept.nil?
+
+    # Streams the response (protocol.md 10, 12.1): sends the head (status, headers; body, when
+    # given, as the first bytes) now and returns the Tempest::Stream for the rest: write(bytes)
+    # -> true/false, <<, end (close), ok?, error, keep. The handler's return ends it. A Content-
+    # Length header is kept: exactly that many bytes must follow (10.3). Later calls return the
+    # same stream. A job already answered, or without respond_to, gets a failed stream.
+    def stream(status = 200, headers = {}, body = nil)
+      return @stream if @stream
+      refused = "the job was already answered (or kept): no stream" if @answers.positive? || @kept
+      @stream = Stream.new(@lane, @job, status, headers, body, refused: refused)
+    end
+
+    def streaming? = !@stream.nil?
+
+    # Keeps the job past the handler (12.2): with a stream, Stream#keep; without, the job stays
+    # waiting for an answer from Worker#answer_many (or its --timeout: 504). Returns the
+    # Tempest::StreamRef, nil when there is nobody to answer (no respond_to, a failed stream).
+    def keep
+      return @stream.keep if @stream
+      return nil unless @job.respond_to && @answers.zero?
+      @kept = StreamRef.new(@job.respond_to, @job.id).freeze
+    end
+
+    # Worker#chunk_many, #end_many, #answer_many (Tempest::Fanout): the refs that did not take it.
+    def chunk_many(refs, bytes) = @lane.worker.chunk_many(refs, bytes)
+    def end_many(refs) = @lane.worker.end_many(refs)
+    def answer_many(refs, *answer) = @lane.worker.answer_many(refs, *answer)
+
+    # From the lane when the handler returned (failed: it raised): ends the stream unless it
+    # was ended or kept (or the handler failed), and closes body_io.
+    def handler_returned(failed = false)
+      @stream&.handler_returned(failed)
+      @body_io&.close
+    rescue IOError
+      nil
+    end
+
+    def refuse_answer
+      Tempest.logger.warn("[j#{@job.id}] answer after stream or keep: not sent (a job is answered once)")
+      false
+    end
+    private :refuse_answer
 
     # Records and publishes a Server-Sent Event (Worker#publish).
     def publish(channel, data, event: nil) = @lane.worker.publish(channel, data, event: event)

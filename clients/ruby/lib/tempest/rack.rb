@@ -6,8 +6,13 @@ require "tempest"
 
 # The Rack gateway: serves any Rack application as a Tempest worker. Each "url" job becomes a
 # Rack environment (Rack 2.2 SPEC), the application's [status, headers, body] becomes the
-# answer (body.each collected, then body.close). Whole answers only: the tree has no streamed
-# answer yet, so a streaming body is collected before it is sent.
+# answer (protocol.md 12.5):
+#   - a body that is an Array (or answers to_ary: a Rack::BodyProxy over an Array; under
+#     Rack::Lint, the body it wraps) is one answer: body.each collected, then body.close;
+#   - any other body (Sinatra's `stream do |out| ... end`, an Enumerator, a Rack::BodyProxy over
+#     one, a file body) is a streamed answer (Tempest::Stream): the head goes at once, each item
+#     of body.each is one chunk as it comes, then body.close; a client that leaves stops the
+#     iteration (the write returns false: the gateway breaks out of each).
 #
 #   require "tempest/rack"
 #   Tempest::Rack.worker(app, queue: "web").run
@@ -19,7 +24,9 @@ require "tempest"
 #   SERVER_PROTOCOL ("HTTP/1.1"), REMOTE_ADDR, REQUEST_URI (the target as received),
 #   HTTP_<NAME> per request header (a name with "_" is dropped when the same name with "-" is
 #   there, as Puma and nginx do, so it cannot pose as it), CONTENT_TYPE, CONTENT_LENGTH (the
-#   body's size when there is a body), rack.input (a binary StringIO), rack.errors ($stderr),
+#   body's size when there is a body), rack.input (a binary StringIO over the inline body, or
+#   the File of a body the front spooled, protocol.md 11, never read into memory: CONTENT_LENGTH
+#   is then the file's size; closed after the response), rack.errors ($stderr),
 #   rack.version, rack.url_scheme ("http"; "https" when X-Forwarded-Proto says so), rack.multithread
 #   (concurrency > 1), rack.multiprocess true, rack.run_once false, rack.hijack? false,
 #   tempest.context (the Tempest::Context).
@@ -35,13 +42,14 @@ module Tempest
 
       def call(ctx, _env = nil)
         status, headers, body = @app.call(env_for(ctx))
-        [status.to_i, answer_headers(headers), collect(body)]
+        return [status.to_i, answer_headers(headers), collect(body)] if whole?(body)
+        stream(ctx, status.to_i, answer_headers(headers), body)
+        nil # the handler's return ends the stream
       end
 
       def env_for(ctx)
         body = ctx.body
-        input = StringIO.new(body ? body.b : +"".b)
-        input.set_encoding(Encoding::BINARY)
+        input = ctx.body_io
         name, port = server_name_port(ctx.header("host"))
         env = {
           "REQUEST_METHOD" => ctx.method,
@@ -65,8 +73,19 @@ module Tempest
         addr = ctx.remote_addr.to_s.sub(/:\d+\z/, "").delete_prefix("[").delete_suffix("]")
         env["REMOTE_ADDR"] = addr unless addr.empty?
         add_headers(env, ctx.headers || {})
-        env["CONTENT_LENGTH"] = body.bytesize.to_s if body
+        env["CONTENT_LENGTH"] = ctx.body_size.to_s if body
         env
+      end
+
+      # One answer for an Array body (or one that answers to_ary); a stream for any other.
+      def whole?(body)
+        return true if body.is_a?(Array) || body.respond_to?(:to_ary)
+        # Rack 2's Lint hides the body it checks (no to_ary): look at that one.
+        if body.is_a?(::Rack::Lint) && body.instance_variable_defined?(:@body)
+          inner = body.instance_variable_get(:@body)
+          return inner.is_a?(Array) || inner.respond_to?(:to_ary)
+        end
+        false
       end
 
       private
@@ -99,6 +118,17 @@ module Tempest
           out[k.to_s] = values.size == 1 ? values[0] : values
         end
         out
+      end
+
+      def stream(ctx, status, headers, body)
+        out = ctx.stream(status, headers)
+        begin
+          body.each do |chunk|
+            break unless out.write(chunk)
+          end
+        ensure
+          body.close if body.respond_to?(:close)
+        end
       end
 
       def collect(body)

@@ -88,6 +88,7 @@ module Tempest
       @heartbeat = nil
       @publisher&.close
       @publisher = nil
+      @fanout&.close
       previous.each { |sig, h| Signal.trap(sig, h || "DEFAULT") }
     end
 
@@ -102,6 +103,23 @@ module Tempest
     end
 
     def count(name, n = 1) = @stats_mutex.synchronize { @stats[name] += n }
+
+    # One chunk, one end, one answer to many kept streams or jobs (Tempest::StreamRef from
+    # Stream#keep or Context#keep; protocol.md 10.6, 12.3): one command per answer endpoint;
+    # returns the refs that did not take it. Thread-safe: from handlers or any other thread.
+    def chunk_many(refs, bytes) = fanout.chunk_many(refs, bytes)
+    def end_many(refs) = fanout.end_many(refs)
+    # answer_many(refs, status, headers, body), as Context#answer's.
+    def answer_many(refs, *answer) = fanout.answer_many(refs, *answer)
+
+    # The Tempest::Fanout those calls use (its own answer connections, the worker's password
+    # and timeouts).
+    def fanout
+      @publisher_mutex.synchronize do
+        @fanout ||= Fanout.new(password: @options[:answer_password], connect_timeout: @options[:answer_connect_timeout],
+                               timeout: @options[:answer_timeout])
+      end
+    end
 
     private
 
@@ -198,6 +216,14 @@ module Tempest
       @answers.answer(job.respond_to, job.action, job.id, json, flush: flush)
     end
 
+    # Tempest::Stream's commands (protocol.md 10) on this lane's connection to the job's
+    # respond_to, written at once (answers queued before them go first), blocking while 1 MiB is
+    # unacknowledged: nil, or why the stream can take no more.
+    def send_stream(job, command, payload) = @answers.stream(job.respond_to, command, job.id, payload)
+
+    # Until the front has replied to the stream's commands (Stream#keep): nil, or why it failed.
+    def settle_stream(job) = @answers.settle_stream(job.respond_to, job.id)
+
     # Is <respond_to>/<id> in tempest:cancelled? On a connection of its own, made on first use.
     def cancelled?(job)
       @probe ||= RedisURL.client(@o[:redis], timeout: 2)
@@ -261,11 +287,16 @@ module Tempest
       return no_handler(job) unless handler
 
       ctx = Context.new(job, self)
+      failed = false
       result = begin
         handler.call(ctx, job.url? ? job.request : job.args)
       rescue StandardError => e
-        Tempest.logger.error("[w#{@index} j#{job.id}] handler for '#{job.action}' failed: #{e.class}: #{e.message}")
+        failed = true
+        Tempest.logger.error("[w#{@index} j#{job.id}] handler for '#{job.action}' failed: #{e.class}: #{e.message}" \
+                             "#{ctx.streaming? ? ' (after stream: the stream is aborted)' : ''}")
         return internal_error(ctx)
+      ensure
+        ctx.handler_returned(failed)
       end
       @worker.count(:handled)
       answer_result(ctx, result) unless ctx.answered?

@@ -3,6 +3,7 @@
 # The Sinatra application the Rack gateway tests serve (test/rack_test.rb, config.ru).
 require "sinatra/base"
 require "json"
+require "digest"
 
 class SinatraApp < Sinatra::Base
   set :show_exceptions, false
@@ -70,5 +71,33 @@ class SinatraApp < Sinatra::Base
 
   get "/halt" do
     halt 418, { "X-Teapot" => "yes" }, "short and stout"
+  end
+
+  # Streamed (protocol.md 12.5): each `out <<` is a chunk sent as it comes.
+  get "/stream" do
+    content_type "text/plain"
+    stream do |out|
+      out << "first\n"
+      sleep 0.4
+      out << "second\n"
+      sleep 0.4
+      out << "third\n"
+    end
+  end
+
+  # Reads rack.input in pieces (a spooled upload's File, never loaded whole).
+  post "/sha256" do
+    input = request.body
+    d = Digest::SHA256.new
+    n = 0
+    while (piece = input.read(65_536))
+      n += piece.bytesize
+      d << piece
+    end
+    ctx = env["tempest.context"]
+    content_type :json
+    JSON.generate({ "sha256" => d.hexdigest, "read" => n, "content_length" => request.content_length.to_i,
+                    "io" => ctx.body_io.class.name, "body_file" => ctx.body_file&.to_h&.transform_keys(&:to_s),
+                    "inline" => ctx.body.bytesize })
   end
 end
